@@ -1,0 +1,465 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, lvs.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Minimal netlink client written with the Python standard library only.
+
+This is the one place in the collection that speaks netlink.  It provides:
+
+* a declarative attribute schema (``Attr``/``Schema``) with one pack function
+  (``Schema.pack``) and one parser (``Schema.parse``) that ignores attributes
+  it does not know;
+* ``NetlinkSocket``: one receive loop (sequence and port id checks, multi-part
+  dumps ending with NLMSG_DONE, NLMSG_ERROR 0 as ACK, negative errno raised as
+  ``NetlinkError`` carrying the kernel's extended-ack text) and a pipelined
+  writer that sends many requests before reading their acks;
+* ``GenlSocket``: generic netlink family resolution.
+
+Nothing here knows about Ansible; errors are typed exceptions.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+NETLINK_ROUTE = 0
+NETLINK_GENERIC = 16
+
+NLM_F_REQUEST = 0x01
+NLM_F_MULTI = 0x02
+NLM_F_ACK = 0x04
+NLM_F_ECHO = 0x08
+NLM_F_DUMP_INTR = 0x10
+NLM_F_ROOT = 0x100
+NLM_F_MATCH = 0x200
+NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH
+NLM_F_REPLACE = 0x100
+NLM_F_EXCL = 0x200
+NLM_F_CREATE = 0x400
+NLM_F_APPEND = 0x800
+# flags of an NLMSG_ERROR message
+NLM_F_CAPPED = 0x100
+NLM_F_ACK_TLVS = 0x200
+
+NLMSG_NOOP = 1
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NLMSG_OVERRUN = 4
+
+NLMSGERR_ATTR_MSG = 1
+NLMSGERR_ATTR_OFFS = 2
+
+SOL_NETLINK = 270
+NETLINK_CAP_ACK = 10
+NETLINK_EXT_ACK = 11
+
+NLA_F_NESTED = 0x8000
+NLA_F_NET_BYTEORDER = 0x4000
+NLA_TYPE_MASK = ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) & 0xFFFF
+
+NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+NLATTR = struct.Struct("=HH")  # len, type
+GENLMSGHDR = struct.Struct("=BBH")  # cmd, version, reserved
+
+GENL_ID_CTRL = 0x10
+CTRL_CMD_GETFAMILY = 3
+CTRL_ATTR_FAMILY_ID = 1
+CTRL_ATTR_FAMILY_NAME = 2
+CTRL_ATTR_VERSION = 3
+
+
+class NetlinkError(Exception):
+    """The kernel answered a request with a negative errno."""
+
+    def __init__(self, err: int, message: str = "", request: Optional[int] = None) -> None:
+        self.errno = err
+        self.kernel_message = message
+        self.request = request
+        text = "%s (errno %d)" % (os.strerror(err), err)
+        if message:
+            text += ": %s" % message
+        super().__init__(text)
+
+
+class NetlinkBatchError(Exception):
+    """One or more requests of a pipelined batch failed.
+
+    ``failures`` holds ``(index_in_batch, NetlinkError)`` pairs; every other
+    request of the batch was acknowledged by the kernel.
+    """
+
+    def __init__(self, failures: List[Tuple[int, NetlinkError]]) -> None:
+        self.failures = failures
+        first = failures[0]
+        super().__init__("%d request(s) failed; first (#%d): %s" % (len(failures), first[0], first[1]))
+
+
+class NetlinkProtocolError(Exception):
+    """The kernel sent something this client cannot make sense of."""
+
+
+class FamilyNotFound(Exception):
+    """A generic netlink family is not registered (its module is not loaded)."""
+
+    def __init__(self, family: str) -> None:
+        self.family = family
+        super().__init__("generic netlink family %r is not registered in the kernel" % family)
+
+
+def align4(length: int) -> int:
+    return (length + 3) & ~3
+
+
+# ---------------------------------------------------------------------------
+# Attribute codecs and schemas
+# ---------------------------------------------------------------------------
+
+Packer = Callable[[Any], bytes]
+Unpacker = Callable[[bytes], Any]
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one attribute value is turned into bytes and back."""
+
+    name: str
+    pack: Packer
+    unpack: Unpacker
+
+
+def _int_codec(name: str, fmt: str) -> Codec:
+    st = struct.Struct(fmt)
+    return Codec(name, lambda v: st.pack(int(v)), lambda b: st.unpack_from(b.ljust(st.size, b"\0"))[0])
+
+
+def _str_pack(value: Any) -> bytes:
+    return str(value).encode("utf-8") + b"\0"
+
+
+def _str_unpack(data: bytes) -> str:
+    return data.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+CODECS: Dict[str, Codec] = {
+    "u8": _int_codec("u8", "=B"),
+    "u16": _int_codec("u16", "=H"),
+    "u32": _int_codec("u32", "=I"),
+    "u64": _int_codec("u64", "=Q"),
+    "s32": _int_codec("s32", "=i"),
+    "be16": _int_codec("be16", ">H"),
+    "be32": _int_codec("be32", ">I"),
+    "str": Codec("str", _str_pack, _str_unpack),
+    "bin": Codec("bin", bytes, bytes),
+    "flag": Codec("flag", lambda v: b"", lambda b: True),
+}
+
+
+def register_codec(codec: Codec) -> Codec:
+    """Make a codec usable by name in ``Attr`` declarations."""
+    CODECS[codec.name] = codec
+    return codec
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One attribute of a schema: kernel id, our name, codec name or nested schema."""
+
+    id: int
+    name: str
+    kind: Union[str, "Schema"]
+
+
+@dataclass
+class Schema:
+    """A set of attributes sharing an id space (one ``enum`` of a uapi header)."""
+
+    name: str
+    attrs: Sequence[Attr]
+    by_name: Dict[str, Attr] = field(init=False, repr=False)
+    by_id: Dict[int, Attr] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_name = {a.name: a for a in self.attrs}
+        self.by_id = {a.id: a for a in self.attrs}
+        if len(self.by_name) != len(self.attrs) or len(self.by_id) != len(self.attrs):
+            raise ValueError("schema %s has duplicate attribute names or ids" % self.name)
+
+    def pack(self, values: Dict[str, Any]) -> bytes:
+        """Pack ``{name: value}`` into a run of netlink attributes.
+
+        ``None`` values are skipped; nested schemas take a dict.
+        """
+        out = bytearray()
+        for key, value in values.items():
+            if value is None:
+                continue
+            try:
+                attr = self.by_name[key]
+            except KeyError:
+                raise KeyError("attribute %r is not in schema %s" % (key, self.name)) from None
+            if isinstance(attr.kind, Schema):
+                payload = attr.kind.pack(value)
+                atype = attr.id | NLA_F_NESTED
+            else:
+                payload = CODECS[attr.kind].pack(value)
+                atype = attr.id
+            out += NLATTR.pack(NLATTR.size + len(payload), atype)
+            out += payload
+            out += b"\0" * (align4(len(payload)) - len(payload))
+        return bytes(out)
+
+    def parse(self, data: bytes, offset: int = 0) -> Dict[str, Any]:
+        """Parse a run of attributes; unknown ids are ignored."""
+        result: Dict[str, Any] = {}
+        for atype, payload in iter_attrs(data, offset):
+            attr = self.by_id.get(atype & NLA_TYPE_MASK)
+            if attr is None:
+                continue
+            if isinstance(attr.kind, Schema):
+                result[attr.name] = attr.kind.parse(payload)
+            else:
+                result[attr.name] = CODECS[attr.kind].unpack(payload)
+        return result
+
+
+def iter_attrs(data: bytes, offset: int = 0) -> Iterator[Tuple[int, bytes]]:
+    """Yield ``(type, payload)`` for each attribute in ``data[offset:]``."""
+    end = len(data)
+    while offset + NLATTR.size <= end:
+        alen, atype = NLATTR.unpack_from(data, offset)
+        if alen < NLATTR.size or offset + alen > end:
+            raise NetlinkProtocolError("malformed attribute (len %d at offset %d)" % (alen, offset))
+        yield atype, bytes(data[offset + NLATTR.size:offset + alen])
+        offset += align4(alen)
+
+
+# ---------------------------------------------------------------------------
+# Messages
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Message:
+    """One received netlink message (header fields and payload after the header)."""
+
+    type: int
+    flags: int
+    seq: int
+    pid: int
+    payload: bytes
+
+
+def pack_message(msg_type: int, flags: int, seq: int, pid: int, payload: bytes) -> bytes:
+    return NLMSGHDR.pack(NLMSGHDR.size + len(payload), msg_type, flags, seq, pid) + payload
+
+
+def parse_messages(data: bytes) -> Iterator[Message]:
+    offset = 0
+    end = len(data)
+    while offset + NLMSGHDR.size <= end:
+        mlen, mtype, mflags, mseq, mpid = NLMSGHDR.unpack_from(data, offset)
+        if mlen < NLMSGHDR.size or offset + mlen > end:
+            raise NetlinkProtocolError("truncated netlink message (len %d)" % mlen)
+        yield Message(mtype, mflags, mseq, mpid, bytes(data[offset + NLMSGHDR.size:offset + mlen]))
+        offset += align4(mlen)
+
+
+def parse_error(msg: Message) -> Tuple[int, str]:
+    """Return ``(errno, extended ack text)`` of an NLMSG_ERROR message (errno 0 = ACK)."""
+    (err,) = struct.unpack_from("=i", msg.payload, 0)
+    text = ""
+    if msg.flags & NLM_F_ACK_TLVS:
+        # struct nlmsgerr = int error + the offending nlmsghdr (+ its payload
+        # unless the kernel capped it); TLVs follow.
+        if msg.flags & NLM_F_CAPPED:
+            tlv_off = 4 + NLMSGHDR.size
+        else:
+            (orig_len,) = struct.unpack_from("=I", msg.payload, 4)
+            tlv_off = 4 + align4(orig_len)
+        for atype, payload in iter_attrs(msg.payload, tlv_off):
+            if atype & NLA_TYPE_MASK == NLMSGERR_ATTR_MSG:
+                text = _str_unpack(payload)
+    return -err, text
+
+
+# ---------------------------------------------------------------------------
+# Sockets
+# ---------------------------------------------------------------------------
+
+Request = Tuple[int, int, bytes]  # (message type, extra flags, payload)
+
+
+class NetlinkSocket:
+    """A netlink socket with one receive loop.
+
+    ``transact`` sends one request and returns the reply messages (a whole
+    dump when NLM_F_DUMP is set).  ``pipeline`` sends many requests with
+    NLM_F_ACK, ``window`` at a time, and reads the acks in batches.
+    """
+
+    RECV_SIZE = 1 << 20
+
+    def __init__(self, protocol: int, rcvbuf: int = 8 << 20) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, protocol)
+        try:
+            for opt, val in ((socket.SO_RCVBUF, rcvbuf), (socket.SO_SNDBUF, 1 << 20)):
+                try:
+                    self.sock.setsockopt(socket.SOL_SOCKET, opt, val)
+                except OSError:
+                    pass
+            for opt in (NETLINK_EXT_ACK, NETLINK_CAP_ACK):
+                try:
+                    self.sock.setsockopt(SOL_NETLINK, opt, 1)
+                except OSError:
+                    pass
+            self.sock.bind((0, 0))
+            self.pid = self.sock.getsockname()[0]
+        except BaseException:
+            self.sock.close()
+            raise
+        self.seq = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "NetlinkSocket":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _next_seq(self) -> int:
+        self.seq = (self.seq + 1) & 0xFFFFFFFF or 1
+        return self.seq
+
+    def _receive(self) -> Iterator[Message]:
+        data = self.sock.recv(self.RECV_SIZE)
+        for msg in parse_messages(data):
+            if msg.pid not in (self.pid, 0):
+                continue
+            if msg.type == NLMSG_OVERRUN:
+                raise NetlinkProtocolError("netlink receive buffer overrun")
+            yield msg
+
+    def transact(self, msg_type: int, flags: int, payload: bytes) -> List[Message]:
+        """Send one request (ACK requested) and return its reply messages."""
+        seq = self._next_seq()
+        self.sock.send(pack_message(msg_type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, self.pid, payload))
+        replies: List[Message] = []
+        while True:
+            for msg in self._receive():
+                if msg.seq != seq:
+                    continue  # a stale answer to an earlier request
+                if msg.type == NLMSG_DONE:
+                    return replies
+                if msg.type == NLMSG_ERROR:
+                    err, text = parse_error(msg)
+                    if err:
+                        raise NetlinkError(err, text)
+                    return replies
+                if msg.type == NLMSG_NOOP:
+                    continue
+                if msg.flags & NLM_F_DUMP_INTR:
+                    raise NetlinkError(errno.EINTR, "dump interrupted by a concurrent change, retry")
+                replies.append(msg)
+
+    def pipeline(self, requests: Iterable[Request], window: int = 256) -> int:
+        """Send requests ``window`` at a time, each with NLM_F_ACK; read the acks.
+
+        Returns the number of requests sent.  Raises ``NetlinkBatchError``
+        listing every failed request (by its index) after the whole batch ran.
+        """
+        failures: List[Tuple[int, NetlinkError]] = []
+        pending: Dict[int, int] = {}
+        buf = bytearray()
+        index = 0
+        for msg_type, flags, payload in requests:
+            seq = self._next_seq()
+            message = pack_message(msg_type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, self.pid, payload)
+            # one send() is one datagram; the kernel processes every message in it
+            if len(buf) + len(message) > 64 * 1024:
+                self._send_datagram(buf)
+            buf += message
+            pending[seq] = index
+            index += 1
+            if len(pending) >= window:
+                self._send_datagram(buf)
+                self._read_acks(pending, failures)
+        self._send_datagram(buf)
+        self._read_acks(pending, failures)
+        if failures:
+            failures.sort(key=lambda f: f[0])
+            raise NetlinkBatchError(failures)
+        return index
+
+    def _read_acks(self, pending: Dict[int, int], failures: List[Tuple[int, NetlinkError]]) -> None:
+        while pending:
+            for msg in self._receive():
+                if msg.type != NLMSG_ERROR or msg.seq not in pending:
+                    continue
+                req_index = pending.pop(msg.seq)
+                err, text = parse_error(msg)
+                if err:
+                    failures.append((req_index, NetlinkError(err, text, req_index)))
+
+    def _send_datagram(self, buf: bytearray) -> None:
+        if buf:
+            self.sock.send(bytes(buf))
+            buf.clear()
+
+
+class GenlSocket(NetlinkSocket):
+    """A generic netlink socket bound to one family, resolved by name."""
+
+    def __init__(self, family: str, rcvbuf: int = 8 << 20) -> None:
+        super().__init__(NETLINK_GENERIC, rcvbuf)
+        self.family_name = family
+        try:
+            self.family_id, self.family_version = self._resolve(family)
+        except BaseException:
+            self.close()
+            raise
+
+    def _resolve(self, family: str) -> Tuple[int, int]:
+        attrs = CTRL_SCHEMA.pack({"family_name": family})
+        try:
+            replies = self.transact(GENL_ID_CTRL, 0, GENLMSGHDR.pack(CTRL_CMD_GETFAMILY, 1, 0) + attrs)
+        except NetlinkError as exc:
+            if exc.errno == errno.ENOENT:
+                raise FamilyNotFound(family) from None
+            raise
+        for msg in replies:
+            parsed = CTRL_SCHEMA.parse(msg.payload, GENLMSGHDR.size)
+            if parsed.get("family_name") == family and "family_id" in parsed:
+                return parsed["family_id"], parsed.get("version", 1)
+        raise FamilyNotFound(family)
+
+    @staticmethod
+    def genl_payload(cmd: int, version: int, attrs: bytes) -> bytes:
+        return GENLMSGHDR.pack(cmd, version, 0) + attrs
+
+    def request(self, cmd: int, attrs: bytes = b"", flags: int = 0, version: int = 1) -> List[Tuple[int, bytes]]:
+        """One generic netlink request; returns ``(cmd, attribute bytes)`` of each reply."""
+        replies = self.transact(self.family_id, flags, self.genl_payload(cmd, version, attrs))
+        return [(GENLMSGHDR.unpack_from(m.payload)[0], m.payload[GENLMSGHDR.size:]) for m in replies]
+
+    def dump(self, cmd: int, attrs: bytes = b"", version: int = 1) -> List[Tuple[int, bytes]]:
+        return self.request(cmd, attrs, NLM_F_DUMP, version)
+
+    def pipeline_cmds(self, cmds: Iterable[Tuple[int, bytes]], window: int = 256, version: int = 1) -> int:
+        """Pipeline ``(cmd, attribute bytes)`` writes to this family."""
+        return self.pipeline(((self.family_id, 0, self.genl_payload(c, version, a)) for c, a in cmds), window)
+
+
+CTRL_SCHEMA = Schema(
+    "ctrl",
+    [
+        Attr(CTRL_ATTR_FAMILY_ID, "family_id", "u16"),
+        Attr(CTRL_ATTR_FAMILY_NAME, "family_name", "str"),
+        Attr(CTRL_ATTR_VERSION, "version", "u32"),
+    ],
+)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: (c) 2026, lvs.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Minimal netlink client written with the Python standard library only.
@@ -79,9 +78,9 @@ class NetlinkError(Exception):
         self.errno = err
         self.kernel_message = message
         self.request = request
-        text = "%s (errno %d)" % (os.strerror(err), err)
+        text = f"{os.strerror(err)} (errno {err})"
         if message:
-            text += ": %s" % message
+            text += f": {message}"
         super().__init__(text)
 
 
@@ -95,7 +94,7 @@ class NetlinkBatchError(Exception):
     def __init__(self, failures: List[Tuple[int, NetlinkError]]) -> None:
         self.failures = failures
         first = failures[0]
-        super().__init__("%d request(s) failed; first (#%d): %s" % (len(failures), first[0], first[1]))
+        super().__init__(f"{len(failures)} request(s) failed; first (#{first[0]}): {first[1]}")
 
 
 class NetlinkProtocolError(Exception):
@@ -107,7 +106,7 @@ class FamilyNotFound(Exception):
 
     def __init__(self, family: str) -> None:
         self.family = family
-        super().__init__("generic netlink family %r is not registered in the kernel" % family)
+        super().__init__(f"generic netlink family {family!r} is not registered in the kernel")
 
 
 def align4(length: int) -> int:
@@ -170,7 +169,7 @@ class Attr:
 
     id: int
     name: str
-    kind: Union[str, "Schema"]
+    kind: Union[str, Schema]
 
 
 @dataclass
@@ -186,7 +185,16 @@ class Schema:
         self.by_name = {a.name: a for a in self.attrs}
         self.by_id = {a.id: a for a in self.attrs}
         if len(self.by_name) != len(self.attrs) or len(self.by_id) != len(self.attrs):
-            raise ValueError("schema %s has duplicate attribute names or ids" % self.name)
+            raise ValueError(f"schema {self.name} has duplicate attribute names or ids")
+
+    def subset(self, names: Iterable[str], nested: Optional[Dict[str, Schema]] = None) -> Schema:
+        """A schema with only ``names`` (same ids); ``parse`` then skips the rest cheaply.
+
+        ``nested`` replaces the schema of nested attributes (e.g. by their own subsets).
+        """
+        nested = nested or {}
+        keep = [Attr(a.id, a.name, nested.get(a.name, a.kind)) for a in self.attrs if a.name in set(names)]
+        return Schema(self.name, keep)
 
     def pack(self, values: Dict[str, Any]) -> bytes:
         """Pack ``{name: value}`` into a run of netlink attributes.
@@ -200,7 +208,7 @@ class Schema:
             try:
                 attr = self.by_name[key]
             except KeyError:
-                raise KeyError("attribute %r is not in schema %s" % (key, self.name)) from None
+                raise KeyError(f"attribute {key!r} is not in schema {self.name}") from None
             if isinstance(attr.kind, Schema):
                 payload = attr.kind.pack(value)
                 atype = attr.id | NLA_F_NESTED
@@ -232,8 +240,8 @@ def iter_attrs(data: bytes, offset: int = 0) -> Iterator[Tuple[int, bytes]]:
     while offset + NLATTR.size <= end:
         alen, atype = NLATTR.unpack_from(data, offset)
         if alen < NLATTR.size or offset + alen > end:
-            raise NetlinkProtocolError("malformed attribute (len %d at offset %d)" % (alen, offset))
-        yield atype, bytes(data[offset + NLATTR.size:offset + alen])
+            raise NetlinkProtocolError(f"malformed attribute (len {alen} at offset {offset})")
+        yield atype, bytes(data[offset + NLATTR.size : offset + alen])
         offset += align4(alen)
 
 
@@ -263,8 +271,8 @@ def parse_messages(data: bytes) -> Iterator[Message]:
     while offset + NLMSGHDR.size <= end:
         mlen, mtype, mflags, mseq, mpid = NLMSGHDR.unpack_from(data, offset)
         if mlen < NLMSGHDR.size or offset + mlen > end:
-            raise NetlinkProtocolError("truncated netlink message (len %d)" % mlen)
-        yield Message(mtype, mflags, mseq, mpid, bytes(data[offset + NLMSGHDR.size:offset + mlen]))
+            raise NetlinkProtocolError(f"truncated netlink message (len {mlen})")
+        yield Message(mtype, mflags, mseq, mpid, bytes(data[offset + NLMSGHDR.size : offset + mlen]))
         offset += align4(mlen)
 
 
@@ -326,7 +334,7 @@ class NetlinkSocket:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> "NetlinkSocket":
+    def __enter__(self) -> NetlinkSocket:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -445,7 +453,7 @@ class GenlSocket(NetlinkSocket):
     def request(self, cmd: int, attrs: bytes = b"", flags: int = 0, version: int = 1) -> List[Tuple[int, bytes]]:
         """One generic netlink request; returns ``(cmd, attribute bytes)`` of each reply."""
         replies = self.transact(self.family_id, flags, self.genl_payload(cmd, version, attrs))
-        return [(GENLMSGHDR.unpack_from(m.payload)[0], m.payload[GENLMSGHDR.size:]) for m in replies]
+        return [(GENLMSGHDR.unpack_from(m.payload)[0], m.payload[GENLMSGHDR.size :]) for m in replies]
 
     def dump(self, cmd: int, attrs: bytes = b"", version: int = 1) -> List[Tuple[int, bytes]]:
         return self.request(cmd, attrs, NLM_F_DUMP, version)

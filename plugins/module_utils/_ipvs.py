@@ -1,0 +1,548 @@
+# Copyright: (c) 2026, lvs.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""IPVS over generic netlink, built on ``_netlink``.
+
+The single declarative table of IPVS commands and attributes below follows
+the kernel's ``include/uapi/linux/ip_vs.h`` (enum values, attribute types and
+byte orders as ``net/netfilter/ipvs/ip_vs_ctl.c`` reads and writes them).
+
+``IpvsClient`` reads the live table and applies a ``Plan`` (see
+``_ipvs_model``) with pipelined writes.  When the "IPVS" generic netlink
+family is missing it runs ``modprobe ip_vs`` once (unless told not to) and
+raises ``IpvsNotAvailable`` with a clear message if the family is still
+missing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import struct
+import subprocess
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+
+from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (  # noqa: F401 (re-exported)
+    AF_INET,
+    AF_INET6,
+    DEFAULT_SCHEDULER,
+    DEL_DEST,
+    DEL_SERVICE,
+    FWD_METHODS,
+    FWD_NAMES,
+    NEW_DEST,
+    NEW_SERVICE,
+    PROTOCOL_NAMES,
+    PROTOCOLS,
+    SCHED_FLAGS,
+    SCHEDULERS,
+    SET_DEST,
+    SET_SERVICE,
+    SVC_F_HASHED,
+    TUN_CSUM,
+    TUN_CSUM_NAMES,
+    TUN_TYPE_NAMES,
+    TUN_TYPES,
+    Dest,
+    DestKey,
+    IpvsApplyError,
+    IpvsError,
+    IpvsNotAvailable,
+    IpvsValidationError,
+    Op,
+    Plan,
+    Service,
+    ServiceKey,
+    apply_plan_to_model,
+    dest_from_spec,
+    family_name,
+    hostport,
+    parse_address,
+    plan_dests,
+    plan_table,
+    render_rules,
+    render_service_rules,
+    service_from_spec,
+    service_key_from_spec,
+    service_name,
+    sort_dests,
+    sort_services,
+    table_from_spec,
+)
+from ansible_collections.lvs.cluster.plugins.module_utils._netlink import (
+    Attr,
+    Codec,
+    FamilyNotFound,
+    GenlSocket,
+    NetlinkBatchError,
+    NetlinkError,
+    Schema,
+    register_codec,
+)
+
+IPVS_GENL_NAME = "IPVS"
+IPVS_GENL_VERSION = 1
+
+# enum of IPVS_CMD_*
+CMD_NEW_SERVICE = 1
+CMD_SET_SERVICE = 2
+CMD_DEL_SERVICE = 3
+CMD_GET_SERVICE = 4
+CMD_NEW_DEST = 5
+CMD_SET_DEST = 6
+CMD_DEL_DEST = 7
+CMD_GET_DEST = 8
+CMD_NEW_DAEMON = 9
+CMD_DEL_DAEMON = 10
+CMD_GET_DAEMON = 11
+CMD_SET_CONFIG = 12
+CMD_GET_CONFIG = 13
+CMD_SET_INFO = 14
+CMD_GET_INFO = 15
+CMD_ZERO = 16
+CMD_FLUSH = 17
+
+# IP_VS_STATE_* of the sync daemon
+DAEMON_STATES = {"master": 1, "backup": 2}
+DAEMON_STATE_NAMES = {v: k for k, v in DAEMON_STATES.items()}
+
+
+def _flags_pack(value: Any) -> bytes:
+    flags, mask = value
+    return struct.pack("=II", flags, mask)
+
+
+def _flags_unpack(data: bytes) -> Tuple[int, int]:
+    flags, mask = struct.unpack_from("=II", data.ljust(8, b"\0"))
+    return flags, mask
+
+
+# struct ip_vs_flags {__u32 flags; __u32 mask;}
+register_codec(Codec("ipvs_flags", _flags_pack, _flags_unpack))
+# union nf_inet_addr: always 16 bytes on the wire (IPv4 in the first 4)
+register_codec(Codec("ipvs_addr", lambda v: bytes(v).ljust(16, b"\0"), bytes))
+
+# enum IPVS_STATS_ATTR_* (32-bit counters; bytes are 64-bit)
+STATS_SCHEMA = Schema(
+    "ipvs_stats",
+    [
+        Attr(1, "conns", "u32"),
+        Attr(2, "inpkts", "u32"),
+        Attr(3, "outpkts", "u32"),
+        Attr(4, "inbytes", "u64"),
+        Attr(5, "outbytes", "u64"),
+        Attr(6, "cps", "u32"),
+        Attr(7, "inpps", "u32"),
+        Attr(8, "outpps", "u32"),
+        Attr(9, "inbps", "u32"),
+        Attr(10, "outbps", "u32"),
+    ],
+)
+# the same ids, every counter 64-bit (IPVS_*_ATTR_STATS64)
+STATS64_SCHEMA = Schema("ipvs_stats64", [Attr(a.id, a.name, "u64") for a in STATS_SCHEMA.attrs])
+
+# enum IPVS_SVC_ATTR_*
+SERVICE_SCHEMA = Schema(
+    "ipvs_service",
+    [
+        Attr(1, "af", "u16"),
+        Attr(2, "protocol", "u16"),
+        Attr(3, "addr", "ipvs_addr"),
+        Attr(4, "port", "be16"),
+        Attr(5, "fwmark", "u32"),
+        Attr(6, "sched_name", "str"),
+        Attr(7, "flags", "ipvs_flags"),
+        Attr(8, "timeout", "u32"),
+        Attr(9, "netmask", "u32"),  # raw __be32 mask (IPv4) or prefix length (IPv6)
+        Attr(10, "stats", STATS_SCHEMA),
+        Attr(11, "pe_name", "str"),
+        Attr(12, "stats64", STATS64_SCHEMA),
+    ],
+)
+
+# enum IPVS_DEST_ATTR_*
+DEST_SCHEMA = Schema(
+    "ipvs_dest",
+    [
+        Attr(1, "addr", "ipvs_addr"),
+        Attr(2, "port", "be16"),
+        Attr(3, "fwd_method", "u32"),
+        Attr(4, "weight", "u32"),
+        Attr(5, "u_thresh", "u32"),
+        Attr(6, "l_thresh", "u32"),
+        Attr(7, "active_conns", "u32"),
+        Attr(8, "inact_conns", "u32"),
+        Attr(9, "persist_conns", "u32"),
+        Attr(10, "stats", STATS_SCHEMA),
+        Attr(11, "addr_family", "u16"),
+        Attr(12, "stats64", STATS64_SCHEMA),
+        Attr(13, "tun_type", "u8"),
+        Attr(14, "tun_port", "be16"),
+        Attr(15, "tun_flags", "u16"),
+    ],
+)
+
+# enum IPVS_DAEMON_ATTR_*
+DAEMON_SCHEMA = Schema(
+    "ipvs_daemon",
+    [
+        Attr(1, "state", "u32"),
+        Attr(2, "mcast_ifn", "str"),
+        Attr(3, "sync_id", "u32"),
+        Attr(4, "sync_maxlen", "u16"),
+        Attr(5, "mcast_group", "bin"),  # struct in_addr
+        Attr(6, "mcast_group6", "bin"),  # struct in6_addr
+        Attr(7, "mcast_port", "u16"),  # host byte order
+        Attr(8, "mcast_ttl", "u8"),
+    ],
+)
+
+# enum IPVS_CMD_ATTR_* (top level of every IPVS message)
+CMD_SCHEMA = Schema(
+    "ipvs_cmd",
+    [
+        Attr(1, "service", SERVICE_SCHEMA),
+        Attr(2, "dest", DEST_SCHEMA),
+        Attr(3, "daemon", DAEMON_SCHEMA),
+        Attr(4, "timeout_tcp", "u32"),
+        Attr(5, "timeout_tcp_fin", "u32"),
+        Attr(6, "timeout_udp", "u32"),
+    ],
+)
+
+# enum IPVS_INFO_ATTR_* (top level of the GET_INFO reply)
+INFO_SCHEMA = Schema("ipvs_info", [Attr(1, "version", "u32"), Attr(2, "conn_tab_size", "u32")])
+
+# Faster parsers for the convergence path: same ids, counters left out.
+_SERVICE_STATE_SCHEMA = SERVICE_SCHEMA.subset(
+    ["af", "protocol", "addr", "port", "fwmark", "sched_name", "flags", "timeout", "netmask", "pe_name"]
+)
+_DEST_STATE_SCHEMA = DEST_SCHEMA.subset(
+    ["addr", "port", "fwd_method", "weight", "u_thresh", "l_thresh", "addr_family", "tun_type", "tun_port", "tun_flags"]
+)
+_CMD_SVC_STATE = CMD_SCHEMA.subset(["service"], {"service": _SERVICE_STATE_SCHEMA})
+_CMD_DEST_STATE = CMD_SCHEMA.subset(["dest"], {"dest": _DEST_STATE_SCHEMA})
+
+
+# ---------------------------------------------------------------------------
+# Model <-> attributes
+# ---------------------------------------------------------------------------
+
+
+def addr_bytes(af: int, addr: str) -> bytes:
+    return ipaddress.ip_address(addr).packed.ljust(16, b"\0")
+
+
+def addr_text(af: int, raw: bytes) -> str:
+    if af == AF_INET6:
+        return str(ipaddress.IPv6Address(raw[:16].ljust(16, b"\0")))
+    return str(ipaddress.IPv4Address(raw[:4].ljust(4, b"\0")))
+
+
+def service_id_attrs(svc: Service) -> Dict[str, Any]:
+    """The attributes identifying a service (what GET_DEST and DEL_* need)."""
+    if svc.protocol == "fwmark":
+        return {"af": svc.af, "fwmark": svc.fwmark}
+    return {
+        "af": svc.af,
+        "protocol": PROTOCOLS[svc.protocol],
+        "addr": addr_bytes(svc.af, svc.address),
+        "port": svc.port,
+    }
+
+
+def _netmask_wire(svc: Service) -> int:
+    if svc.af == AF_INET6:
+        return svc.netmask
+    # the kernel reads an IPv4 netmask as __be32
+    return struct.unpack("=I", struct.pack(">I", svc.netmask))[0]
+
+
+def service_full_attrs(svc: Service) -> Dict[str, Any]:
+    attrs = service_id_attrs(svc)
+    attrs.update(
+        sched_name=svc.scheduler,
+        flags=(svc.flags & ~SVC_F_HASHED, 0xFFFFFFFF),
+        timeout=svc.timeout,
+        netmask=_netmask_wire(svc),
+        pe_name=svc.pe_name or None,
+    )
+    return attrs
+
+
+def dest_attrs(dest: Dest, full: bool = True) -> Dict[str, Any]:
+    attrs: Dict[str, Any] = {
+        "addr": addr_bytes(dest.af, dest.address),
+        "port": dest.port,
+        "addr_family": dest.af,
+    }
+    if full:
+        tunnel = dest.forward == "tunnel"
+        attrs.update(
+            fwd_method=FWD_METHODS[dest.forward],
+            weight=dest.weight,
+            u_thresh=dest.u_threshold,
+            l_thresh=dest.l_threshold,
+            tun_type=TUN_TYPES[dest.tun_type] if tunnel else 0,
+            tun_port=dest.tun_port if tunnel else 0,
+            tun_flags=TUN_CSUM[dest.tun_csum] if tunnel else 0,
+        )
+    return attrs
+
+
+def service_from_attrs(attrs: Dict[str, Any]) -> Service:
+    af = attrs.get("af", AF_INET)
+    fwmark = attrs.get("fwmark", 0)
+    flags = attrs.get("flags", (0, 0))[0] & ~SVC_F_HASHED
+    netmask = attrs.get("netmask", 0)
+    if af == AF_INET:
+        netmask = struct.unpack(">I", struct.pack("=I", netmask))[0]
+    if fwmark:
+        svc = Service(af=af, protocol="fwmark", fwmark=fwmark)
+    else:
+        proto = attrs.get("protocol", 0)
+        svc = Service(
+            af=af,
+            protocol=PROTOCOL_NAMES.get(proto, str(proto)),
+            address=addr_text(af, attrs.get("addr", b"")),
+            port=attrs.get("port", 0),
+        )
+    svc.scheduler = attrs.get("sched_name", "")
+    svc.flags = flags
+    svc.timeout = attrs.get("timeout", 0)
+    svc.netmask = netmask
+    svc.pe_name = attrs.get("pe_name", "")
+    if "stats64" in attrs or "stats" in attrs:
+        svc.stats = attrs.get("stats64") or attrs.get("stats")
+    return svc
+
+
+def dest_from_attrs(attrs: Dict[str, Any], svc_af: int) -> Dest:
+    af = attrs.get("addr_family") or svc_af
+    fwd = attrs.get("fwd_method", 0) & 0x7
+    dest = Dest(
+        address=addr_text(af, attrs.get("addr", b"")),
+        port=attrs.get("port", 0),
+        af=af,
+        forward=FWD_NAMES.get(fwd, str(fwd)),
+        weight=attrs.get("weight", 0),
+        u_threshold=attrs.get("u_thresh", 0),
+        l_threshold=attrs.get("l_thresh", 0),
+        tun_type=TUN_TYPE_NAMES.get(attrs.get("tun_type", 0), "ipip"),
+        tun_port=attrs.get("tun_port", 0),
+        tun_csum=TUN_CSUM_NAMES.get(attrs.get("tun_flags", 0), "none"),
+        active_conns=attrs.get("active_conns", 0),
+        inactive_conns=attrs.get("inact_conns", 0),
+        persistent_conns=attrs.get("persist_conns", 0),
+    )
+    if "stats64" in attrs or "stats" in attrs:
+        dest.stats = attrs.get("stats64") or attrs.get("stats")
+    return dest
+
+
+def op_request(op: Op, id_cache: Optional[Dict[ServiceKey, bytes]] = None) -> Tuple[int, bytes]:
+    """``(command, attribute bytes)`` of one planned write."""
+    svc = op.service
+    if op.kind == NEW_SERVICE:
+        return CMD_NEW_SERVICE, CMD_SCHEMA.pack({"service": service_full_attrs(svc)})
+    if op.kind == SET_SERVICE:
+        return CMD_SET_SERVICE, CMD_SCHEMA.pack({"service": service_full_attrs(svc)})
+    if id_cache is not None:
+        svc_bytes = id_cache.get(svc.key)
+        if svc_bytes is None:
+            svc_bytes = id_cache[svc.key] = CMD_SCHEMA.pack({"service": service_id_attrs(svc)})
+    else:
+        svc_bytes = CMD_SCHEMA.pack({"service": service_id_attrs(svc)})
+    if op.kind == DEL_SERVICE:
+        return CMD_DEL_SERVICE, svc_bytes
+    assert op.dest is not None
+    cmd = {NEW_DEST: CMD_NEW_DEST, SET_DEST: CMD_SET_DEST, DEL_DEST: CMD_DEL_DEST}[op.kind]
+    return cmd, svc_bytes + CMD_SCHEMA.pack({"dest": dest_attrs(op.dest, op.kind != DEL_DEST)})
+
+
+# ---------------------------------------------------------------------------
+# The client
+# ---------------------------------------------------------------------------
+
+NOT_AVAILABLE_HINT = (
+    "the IPVS generic netlink family is not available: load the kernel module with 'modprobe ip_vs' "
+    "(and check the kernel has CONFIG_IP_VS)"
+)
+
+
+def modprobe_ip_vs() -> str:
+    """Try ``modprobe ip_vs``; returns its error text ('' on success)."""
+    for path in ("/usr/sbin/modprobe", "/sbin/modprobe", "modprobe"):
+        if os.path.sep in path and not os.path.exists(path):
+            continue
+        try:
+            res = subprocess.run([path, "ip_vs"], capture_output=True, text=True, timeout=60, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return str(exc)
+        return "" if res.returncode == 0 else (res.stderr.strip() or f"modprobe exited {res.returncode}")
+    return "modprobe not found"
+
+
+class IpvsClient:
+    """Talks to the kernel's IPVS generic netlink family."""
+
+    def __init__(self, modprobe: bool = True) -> None:
+        try:
+            self.sock = GenlSocket(IPVS_GENL_NAME)
+        except FamilyNotFound:
+            detail = modprobe_ip_vs() if modprobe else "modprobe not attempted"
+            try:
+                self.sock = GenlSocket(IPVS_GENL_NAME)
+            except FamilyNotFound:
+                raise IpvsNotAvailable(f"{NOT_AVAILABLE_HINT} ({detail})") from None
+        except OSError as exc:
+            raise IpvsNotAvailable(f"cannot open a generic netlink socket: {exc}") from None
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> IpvsClient:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _request(self, cmd: int, attrs: Dict[str, Any], dump: bool = False) -> List[bytes]:
+        payload = CMD_SCHEMA.pack(attrs)
+        try:
+            if dump:
+                replies = self.sock.dump(cmd, payload, IPVS_GENL_VERSION)
+            else:
+                replies = self.sock.request(cmd, payload, 0, IPVS_GENL_VERSION)
+        except NetlinkError as exc:
+            raise IpvsApplyError(f"IPVS command {cmd} failed: {exc}") from None
+        return [data for _cmd, data in replies]
+
+    # -- reading --------------------------------------------------------
+
+    def services(self, stats: bool = False) -> List[Service]:
+        schema = CMD_SCHEMA if stats else _CMD_SVC_STATE
+        out = []
+        for data in self._request(CMD_GET_SERVICE, {}, dump=True):
+            attrs = schema.parse(data).get("service")
+            if attrs:
+                out.append(service_from_attrs(attrs))
+        return out
+
+    def dests(self, svc: Service, stats: bool = False) -> Dict[DestKey, Dest]:
+        schema = CMD_SCHEMA if stats else _CMD_DEST_STATE
+        out: Dict[DestKey, Dest] = {}
+        for data in self._request(CMD_GET_DEST, {"service": service_id_attrs(svc)}, dump=True):
+            attrs = schema.parse(data).get("dest")
+            if attrs:
+                dest = dest_from_attrs(attrs, svc.af)
+                out[dest.key] = dest
+        return out
+
+    def table(self, stats: bool = False, only: Optional[Iterable[ServiceKey]] = None) -> Dict[ServiceKey, Service]:
+        """The live table; with ``only``, real servers are read for those services only."""
+        wanted = None if only is None else set(only)
+        table: Dict[ServiceKey, Service] = {}
+        for svc in self.services(stats):
+            if wanted is None or svc.key in wanted:
+                svc.dests = self.dests(svc, stats)
+            table[svc.key] = svc
+        return table
+
+    def info(self) -> Dict[str, Any]:
+        replies = self._request(CMD_GET_INFO, {})
+        attrs = INFO_SCHEMA.parse(replies[0]) if replies else {}
+        version = attrs.get("version", 0)
+        return {
+            "version": f"{(version >> 16) & 0xFF}.{(version >> 8) & 0xFF}.{version & 0xFF}",
+            "version_code": version,
+            "conn_tab_size": attrs.get("conn_tab_size", 0),
+        }
+
+    def timeouts(self) -> Dict[str, int]:
+        replies = self._request(CMD_GET_CONFIG, {})
+        attrs = CMD_SCHEMA.parse(replies[0]) if replies else {}
+        return {
+            "tcp": attrs.get("timeout_tcp", 0),
+            "tcpfin": attrs.get("timeout_tcp_fin", 0),
+            "udp": attrs.get("timeout_udp", 0),
+        }
+
+    def daemons(self) -> List[Dict[str, Any]]:
+        out = []
+        for data in self._request(CMD_GET_DAEMON, {}, dump=True):
+            attrs = CMD_SCHEMA.parse(data).get("daemon")
+            if attrs:
+                out.append(daemon_from_attrs(attrs))
+        return out
+
+    # -- writing --------------------------------------------------------
+
+    def apply(self, plan: Plan, window: int = 256) -> int:
+        """Pipeline the plan's writes; raise ``IpvsApplyError`` naming each refused write."""
+        cache: Dict[ServiceKey, bytes] = {}
+        try:
+            return self.sock.pipeline_cmds((op_request(op, cache) for op in plan.ops), window, IPVS_GENL_VERSION)
+        except NetlinkBatchError as exc:
+            failures = [(plan.ops[i].describe(), str(err)) for i, err in exc.failures]
+            text = "; ".join("{}: {}".format(*f) for f in failures[:10])
+            more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
+            raise IpvsApplyError(
+                f"the kernel refused {len(failures)} of {len(plan.ops)} write(s): {text}{more}", failures
+            ) from None
+
+    def set_timeouts(self, tcp: int = 0, tcpfin: int = 0, udp: int = 0) -> None:
+        """Set timeouts; 0 leaves a value unchanged (kernel semantics)."""
+        self._request(CMD_SET_CONFIG, {"timeout_tcp": tcp, "timeout_tcp_fin": tcpfin, "timeout_udp": udp})
+
+    def new_daemon(self, daemon: Dict[str, Any]) -> None:
+        self._request(CMD_NEW_DAEMON, {"daemon": daemon_attrs(daemon)})
+
+    def del_daemon(self, state: str) -> None:
+        self._request(CMD_DEL_DAEMON, {"daemon": {"state": DAEMON_STATES[state]}})
+
+    def zero(self, svc: Optional[Service] = None) -> None:
+        self._request(CMD_ZERO, {"service": service_id_attrs(svc)} if svc is not None else {})
+
+    def flush(self) -> None:
+        self._request(CMD_FLUSH, {})
+
+
+def daemon_from_attrs(attrs: Dict[str, Any]) -> Dict[str, Any]:
+    group = ""
+    if attrs.get("mcast_group6"):
+        group = str(ipaddress.IPv6Address(attrs["mcast_group6"][:16]))
+    elif attrs.get("mcast_group"):
+        group = str(ipaddress.IPv4Address(attrs["mcast_group"][:4]))
+    return {
+        "state": DAEMON_STATE_NAMES.get(attrs.get("state", 0), str(attrs.get("state"))),
+        "mcast_ifn": attrs.get("mcast_ifn", ""),
+        "syncid": attrs.get("sync_id", 0),
+        "sync_maxlen": attrs.get("sync_maxlen", 0),
+        "mcast_group": group,
+        "mcast_port": attrs.get("mcast_port", 0),
+        "mcast_ttl": attrs.get("mcast_ttl", 0),
+    }
+
+
+def daemon_attrs(daemon: Dict[str, Any]) -> Dict[str, Any]:
+    attrs: Dict[str, Any] = {
+        "state": DAEMON_STATES[daemon["state"]],
+        "mcast_ifn": daemon["mcast_ifn"],
+        "sync_id": daemon.get("syncid", 0),
+    }
+    if daemon.get("sync_maxlen"):
+        attrs["sync_maxlen"] = daemon["sync_maxlen"]
+    group = daemon.get("mcast_group")
+    if group:
+        ip = ipaddress.ip_address(group)
+        attrs["mcast_group6" if ip.version == 6 else "mcast_group"] = ip.packed
+    if daemon.get("mcast_port"):
+        attrs["mcast_port"] = daemon["mcast_port"]
+    if daemon.get("mcast_ttl"):
+        attrs["mcast_ttl"] = daemon["mcast_ttl"]
+    return attrs
+
+
+def iter_rules(table: Dict[ServiceKey, Service]) -> Iterator[str]:
+    for svc in sort_services(table.values()):
+        yield from render_service_rules(svc)

@@ -1,0 +1,115 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, lvs.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ipvs_info
+short_description: Read the live IPVS state
+description:
+  - Returns the IPVS virtual services with their real servers (connection
+    counters and statistics), the connection timeouts, the sync daemons, the
+    IPVS version and the connection table size, read over generic netlink.
+  - If the C(IPVS) generic netlink family is missing, the module runs C(modprobe ip_vs)
+    once (see O(modprobe)) and fails with a clear message if it is still missing.
+version_added: 0.1.0
+author:
+  - lvs.cluster contributors
+options:
+  stats:
+    description: Include per-service and per-real-server statistics (64-bit counters and rates).
+    type: bool
+    default: true
+  modprobe:
+    description: Run C(modprobe ip_vs) when the IPVS netlink family is missing.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Read the IPVS table
+  lvs.cluster.ipvs_info:
+  register: lvs
+
+- name: Show the active connections of the first real server
+  ansible.builtin.debug:
+    msg: "{{ lvs.ipvs.services[0].real_servers[0].active_conns }}"
+"""
+
+RETURN = r"""
+ipvs:
+  description: The live IPVS state.
+  returned: always
+  type: dict
+  contains:
+    version:
+      description: IPVS version.
+      type: str
+      sample: 1.2.1
+    conn_tab_size:
+      description: Size of the connection hash table.
+      type: int
+      sample: 4096
+    timeouts:
+      description: Connection timeouts in seconds (tcp, tcpfin, udp).
+      type: dict
+      sample: {tcp: 900, tcpfin: 120, udp: 300}
+    daemons:
+      description: Running sync daemons.
+      type: list
+      elements: dict
+      sample: [{state: master, mcast_ifn: eth1, syncid: 1, mcast_group: 224.0.0.81, mcast_port: 8848, mcast_ttl: 1}]
+    services:
+      description: Virtual services (sorted like ipvsadm) with their real servers, counters and statistics.
+      type: list
+      elements: dict
+    rules:
+      description: The table in C(ipvsadm-save -n) format.
+      type: list
+      elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa: E402
+    IpvsClient,
+    IpvsError,
+    render_rules,
+    sort_services,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "stats": {"type": "bool", "default": True},
+            "modprobe": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        with IpvsClient(modprobe=module.params["modprobe"]) as client:
+            table = client.table(stats=module.params["stats"])
+            info = client.info()
+            ipvs = {
+                "version": info["version"],
+                "conn_tab_size": info["conn_tab_size"],
+                "timeouts": client.timeouts(),
+                "daemons": client.daemons(),
+                "services": [s.to_dict(runtime=True) for s in sort_services(table.values())],
+                "rules": render_rules(table).splitlines(),
+            }
+    except IpvsError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, ipvs=ipvs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, lvs.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ipvs_rules_file
+short_description: Save the live IPVS table as an ipvsadm rules file
+description:
+  - Renders the live IPVS table in exactly the text that C(ipvsadm-save -n)
+    prints (same lines, options and sort order) and writes it to O(path), so
+    that C(ipvsadm-restore) (for example the Debian C(ipvsadm) service) loads it at boot.
+  - The file is written atomically (temporary file in the same directory, then
+    rename) with mode C(0600), and only when its content changes.
+  - Like C(ipvsadm-save), the format cannot express real server thresholds.
+version_added: 0.1.0
+author:
+  - lvs.cluster contributors
+options:
+  path:
+    description: File to write.
+    type: path
+    default: /etc/ipvsadm.rules
+  modprobe:
+    description: Run C(modprobe ip_vs) when the IPVS netlink family is missing.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Persist the live table for ipvsadm-restore
+  lvs.cluster.ipvs_rules_file:
+
+- name: Save to another file
+  lvs.cluster.ipvs_rules_file:
+    path: /etc/lvs/rules.save
+"""
+
+RETURN = r"""
+path:
+  description: The file written.
+  returned: always
+  type: str
+  sample: /etc/ipvsadm.rules
+lines:
+  description: Number of rule lines.
+  returned: always
+  type: int
+  sample: 3
+"""
+
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import IpvsClient, IpvsError, render_rules  # noqa: E402
+
+
+def read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return ""
+
+
+def write_atomic(path: str, text: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".ipvsadm.rules.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "default": "/etc/ipvsadm.rules"},
+            "modprobe": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    try:
+        with IpvsClient(modprobe=module.params["modprobe"]) as client:
+            text = render_rules(client.table())
+    except IpvsError as exc:
+        module.fail_json(msg=str(exc))
+    exists = os.path.exists(path)
+    old = read_text(path) if exists else ""
+    mode_ok = exists and (os.stat(path).st_mode & 0o7777) == 0o600
+    changed = not exists or old != text or not mode_ok
+    if changed and not module.check_mode:
+        try:
+            if old != text or not exists:
+                write_atomic(path, text)
+            else:
+                os.chmod(path, 0o600)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot write {path}: {exc}")
+    result = {"changed": changed, "path": path, "lines": text.count("\n")}
+    if module._diff:
+        result["diff"] = {"before": old, "after": text, "before_header": path, "after_header": path}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

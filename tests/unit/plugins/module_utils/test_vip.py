@@ -1,0 +1,262 @@
+"""Unit tests of the vip_iface logic: validation, planning, persistence files."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+from typing import Any, Dict, List
+
+import pytest
+
+from ansible_collections.lvs.cluster.plugins.module_utils import _vip_persist as persist
+from ansible_collections.lvs.cluster.plugins.module_utils._rtnl import (
+    ARPHRD_ETHER,
+    ARPHRD_LOOPBACK,
+    ARPHRD_TUNNEL,
+    IFA_F_NODAD,
+    IFF_LOOPBACK,
+    IFF_NOARP,
+    IFF_UP,
+    RT_SCOPE_HOST,
+    Address,
+    Link,
+)
+from ansible_collections.lvs.cluster.plugins.module_utils._vip import (
+    Plan,
+    VipError,
+    build_request,
+    parse_vip,
+    plan_vips,
+)
+
+LO = Link(1, "lo", IFF_UP | IFF_LOOPBACK, ARPHRD_LOOPBACK)
+ETH1 = Link(3, "eth1", IFF_UP, ARPHRD_ETHER, None, "52:54:00:00:00:01")
+TUNL0_DOWN = Link(4, "tunl0", IFF_NOARP, ARPHRD_TUNNEL, "ipip")
+LINKS = [LO, ETH1]
+
+
+def addr(text: str, index: int, label: str | None = None, scope: int = 0) -> Address:
+    a, _, p = text.partition("/")
+    ip = ipaddress.ip_address(a)
+    return Address(socket.AF_INET if ip.version == 4 else socket.AF_INET6, int(p), 0x80, scope, index, ip, label)
+
+
+BASE = [addr("127.0.0.1/8", 1, "lo", RT_SCOPE_HOST), addr("192.0.2.11/24", 3, "eth1")]
+
+
+def no_v6_disabled(name: str) -> bool:
+    return False
+
+
+def plan(links: List[Link] = LINKS, addresses: List[Address] = BASE, **kw: Any) -> Plan:
+    kw.setdefault("interface", "lo")
+    v6off = kw.pop("v6off", no_v6_disabled)
+    return plan_vips(build_request(**kw), links, addresses, v6off)
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("192.0.2.100", "192.0.2.100/32"),
+        ("192.0.2.100/32", "192.0.2.100/32"),
+        ("2001:db8:0:1::100", "2001:db8:0:1::100/128"),
+        (" 203.0.113.0/24 ", "203.0.113.0/24"),
+    ],
+)
+def test_parse_vip(text: str, expected: str) -> None:
+    assert parse_vip(text).cidr == expected
+
+
+def test_parse_vip_default_prefix() -> None:
+    assert parse_vip("203.0.113.0", 24).cidr == "203.0.113.0/24"
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("192.0.2.100/24", "host bits set"),
+        ("2001:db8::1/64", "host bits set"),
+        ("192.0.2.300", "not an IPv4 or IPv6 address"),
+        ("192.0.2.1/33", "out of range"),
+        ("192.0.2.1/x", "not a number"),
+        ("", "empty"),
+        ("127.0.0.2", "loopback"),
+        ("224.0.0.1", "multicast"),
+    ],
+)
+def test_parse_vip_errors(text: str, message: str) -> None:
+    with pytest.raises(VipError, match=message):
+        parse_vip(text)
+
+
+def test_build_request_validation() -> None:
+    with pytest.raises(VipError, match="more than once"):
+        build_request(["192.0.2.100", "192.0.2.100/32"], "lo")
+    with pytest.raises(VipError, match="must be the interface name or start with 'lo:'"):
+        build_request(["192.0.2.100"], "lo", label="eth1:0")
+    with pytest.raises(VipError, match="longer than"):
+        build_request(["192.0.2.100"], "lo", label="lo:0123456789abc")
+    with pytest.raises(VipError, match="IPv4 addresses only"):
+        build_request(["2001:db8::100"], "lo", label="lo:0")
+    with pytest.raises(VipError, match="not a valid interface name"):
+        build_request(["192.0.2.100"], "lo:0")
+    with pytest.raises(VipError, match="empty"):
+        build_request([], "lo")
+
+
+def test_add_to_lo_then_idempotent() -> None:
+    p = plan(vips=["192.0.2.100", "2001:db8:0:1::100"], label="lo:0")
+    assert [s.describe() for s in p.steps] == ["add 192.0.2.100/32 to lo", "add 2001:db8:0:1::100/128 to lo"]
+    assert p.steps[1].flags == IFA_F_NODAD and p.steps[0].flags == 0
+    assert p.before == ["127.0.0.1/8 label lo scope host"]
+    assert p.after == ["127.0.0.1/8 label lo scope host", "192.0.2.100/32 label lo:0", "2001:db8:0:1::100/128"]
+    now = BASE + [addr("192.0.2.100/32", 1, "lo:0"), addr("2001:db8:0:1::100/128", 1)]
+    again = plan(addresses=now, vips=["192.0.2.100", "2001:db8:0:1::100"], label="lo:0")
+    assert not again.changed
+    assert again.after == again.before
+
+
+def test_other_prefix_or_label_is_replaced() -> None:
+    now = BASE + [addr("192.0.2.100/32", 1, "lo")]
+    p = plan(addresses=now, vips=["192.0.2.100"], label="lo:0")
+    assert [s.op for s in p.steps] == ["delete", "add"]
+    p = plan(addresses=now, vips=["192.0.2.100"], scope="host")
+    assert [s.op for s in p.steps] == ["delete", "add"]
+    assert p.after[-1] == "192.0.2.100/32 scope host"
+
+
+def test_absent_removes_only_the_vips() -> None:
+    now = BASE + [addr("192.0.2.100/32", 1, "lo"), addr("192.0.2.101/32", 1, "lo")]
+    p = plan(addresses=now, vips=["192.0.2.100", "192.0.2.102"], state="absent")
+    assert [s.describe() for s in p.steps] == ["delete 192.0.2.100/32 from lo"]
+    assert p.after == ["127.0.0.1/8 label lo scope host", "192.0.2.101/32 label lo"]
+    assert not plan(vips=["192.0.2.100"], state="absent").changed
+
+
+def test_unknown_interface_lists_existing() -> None:
+    with pytest.raises(VipError, match=r"interface eth7 does not exist \(existing interfaces: eth1, lo"):
+        plan(vips=["192.0.2.100"], interface="eth7")
+    # absent on a missing interface is a no-op
+    assert not plan(vips=["192.0.2.100"], interface="eth7", state="absent").changed
+
+
+def test_tunl0_is_created_by_modprobe_and_brought_up() -> None:
+    p = plan(vips=["192.0.2.100"], interface="tunl0")
+    assert [(s.op, s.module) for s in p.steps] == [("modprobe", "ipip"), ("up", None), ("add", None)]
+    p = plan(links=LINKS + [TUNL0_DOWN], vips=["192.0.2.100"], interface="tunl0")
+    assert [s.op for s in p.steps] == ["up", "add"]
+
+
+def test_dummy_is_created() -> None:
+    p = plan(vips=["203.0.113.10"], interface="lvs0", kind="dummy")
+    assert [s.op for s in p.steps] == ["create", "up", "add"]
+    with pytest.raises(VipError, match="not a dummy"):
+        plan(vips=["203.0.113.10"], interface="eth1", kind="dummy")
+
+
+def test_nic_link_state_is_left_alone() -> None:
+    down_eth = Link(3, "eth1", 0, ARPHRD_ETHER)
+    p = plan(links=[LO, down_eth], vips=["192.0.2.100"], interface="eth1", role="director")
+    assert [s.op for s in p.steps] == ["add"]
+
+
+def test_ipv6_disabled_is_refused() -> None:
+    with pytest.raises(VipError, match="IPv6 is disabled on lo"):
+        plan(vips=["192.0.2.100", "2001:db8::100"], v6off=lambda name: True)
+
+
+def test_arp_trap_vip_on_nic_of_real_server() -> None:
+    now = BASE + [addr("192.0.2.100/32", 3, "eth1")]
+    with pytest.raises(VipError, match="already on eth1, an interface that answers ARP"):
+        plan(addresses=now, vips=["192.0.2.100"])
+    with pytest.raises(VipError, match="role realserver: eth1 answers ARP"):
+        plan(vips=["192.0.2.100"], interface="eth1", role="realserver")
+    # a director may carry it anywhere; auto on a NIC is a director-style VIP
+    assert plan(addresses=now, vips=["192.0.2.100"], role="director").changed
+    assert not plan(addresses=now, vips=["192.0.2.100"], interface="eth1").changed
+
+
+# ---------------------------------------------------------------------------
+# persistence
+# ---------------------------------------------------------------------------
+
+
+def entry(address: str, interface: str = "lo", **kw: Any) -> Dict[str, Any]:
+    args: Dict[str, Any] = {
+        "kind": "auto",
+        "module": None,
+        "label": None,
+        "scope": "global",
+        "up": True,
+        "nodad": False,
+    }
+    args.update(kw)
+    return persist.make_entry(interface, address, 128 if ":" in address else 32, **args)
+
+
+def test_state_file_update_is_deterministic() -> None:
+    text = persist.update_state("", "lo", [entry("192.0.2.101"), entry("192.0.2.100", label="lo:0")], [])
+    again = persist.update_state(text, "lo", [entry("192.0.2.100", label="lo:0")], [])
+    assert text == again
+    data = json.loads(text)
+    assert [e["address"] for e in data["vips"]] == ["192.0.2.100", "192.0.2.101"]
+    assert data["vips"][0]["label"] == "lo:0"
+    text = persist.update_state(text, "tunl0", [entry("192.0.2.100", "tunl0", module="ipip")], [])
+    assert len(json.loads(text)["vips"]) == 3
+    removed = persist.update_state(text, "lo", [], ["192.0.2.100", "192.0.2.101"])
+    assert [(e["interface"], e["module"]) for e in json.loads(removed)["vips"]] == [("tunl0", "ipip")]
+
+
+def test_load_state_tolerates_garbage() -> None:
+    assert persist.load_state("not json") == []
+    assert persist.load_state('{"vips": [{"bogus": 1}]}') == []
+    assert persist.load_state("") == []
+
+
+def test_unit_is_ordered_after_network_online() -> None:
+    unit = persist.render_unit("/usr/bin/python3")
+    assert "After=network-online.target" in unit
+    assert "ExecStart=/usr/bin/python3 " + persist.SCRIPT_FILE in unit
+    assert "WantedBy=multi-user.target" in unit
+
+
+def test_boot_script_applies_entries(tmp_path: Any) -> None:
+    state = tmp_path / "vips.json"
+    state.write_text(
+        persist.update_state(
+            "",
+            "tunl0",
+            [entry("192.0.2.100", "tunl0", module="ipip"), entry("2001:db8::100", "tunl0", module="ipip", nodad=True)],
+            [],
+        )
+    )
+    state.write_text(
+        persist.update_state(
+            state.read_text(), "lvs0", [entry("203.0.113.10", "lvs0", kind="dummy", label="lvs0:1")], []
+        )
+    )
+    code = compile(persist.BOOT_SCRIPT, "lvs-vips", "exec")
+    ns: Dict[str, Any] = {"__name__": "lvs_vips"}
+    exec(code, ns)
+    calls: List[tuple] = []
+    created = {"tunl0"}
+
+    def run(*args: str) -> int:
+        calls.append(args)
+        if args[:3] == ("ip", "link", "add"):
+            created.add(args[3])
+        return 0
+
+    ns.update(STATE=str(state), SYSCTL=str(tmp_path / "missing.conf"), run=run, exists=lambda n: n in created)
+    assert ns["main"]() == 0
+    assert calls == [
+        ("modprobe", "dummy"),
+        ("ip", "link", "add", "lvs0", "type", "dummy"),
+        ("ip", "link", "set", "dev", "lvs0", "up"),
+        ("ip", "addr", "replace", "203.0.113.10/32", "dev", "lvs0", "scope", "global", "label", "lvs0:1"),
+        ("modprobe", "ipip"),
+        ("ip", "link", "set", "dev", "tunl0", "up"),
+        ("ip", "addr", "replace", "192.0.2.100/32", "dev", "tunl0", "scope", "global"),
+        ("ip", "addr", "replace", "2001:db8::100/128", "dev", "tunl0", "nodad"),
+    ]

@@ -1,0 +1,21 @@
+"""The lab itself: real guests, the IPVS kernel, the segments, the Ansible plumbing."""
+
+from __future__ import annotations
+
+from labtools import LabHandle
+
+
+def test_guests_have_ipvs_and_ipip(lab: LabHandle) -> None:
+    out = lab.ssh("director", "modprobe ip_vs && modprobe ipip && grep -c '^ip_vs\\|^ipip' /proc/modules").stdout
+    assert int(out.strip()) >= 2
+
+
+def test_lan_segment_connects_hosts(lab: LabHandle) -> None:
+    lab.ssh("rs1", "ping -c1 -W3 192.0.2.12")
+    lab.netns("ping -c1 -W3 192.0.2.1 && ping -c1 -W3 198.51.100.1")
+
+
+def test_module_runner_reports_results(lab: LabHandle) -> None:
+    res = lab.module("rs2", "ansible.builtin.command", {"cmd": "hostname"})
+    assert res["stdout"] == "rs2"
+    assert not res.get("failed")

@@ -1,0 +1,46 @@
+#!/bin/sh
+# mmdebstrap --customize-hook for the lab guest image. $1 = root file system.
+# Lab-only settings: nothing in the collection may depend on them.
+set -eu
+root="$1"
+
+# kernel modules of the Debian cloud kernel the guests boot (no initrd needed)
+mkdir -p "$root/lib/modules"
+cp -a "$LAB_KDIR/lib/modules/$LAB_KVER" "$root/lib/modules/"
+chroot "$root" depmod -a "$LAB_KVER"
+
+# root login with the lab key only
+install -d -m 0700 "$root/root/.ssh"
+install -m 0600 "$LAB_PUBKEY" "$root/root/.ssh/authorized_keys"
+cat > "$root/etc/ssh/sshd_config.d/lab.conf" <<'CONF'
+UsePAM no
+UseDNS no
+PasswordAuthentication no
+PermitRootLogin prohibit-password
+CONF
+
+# addresses come from ip= on the kernel command line (systemd-network-generator)
+chroot "$root" systemctl enable systemd-networkd.service
+echo 'LLMNR=no' >> "$root/etc/systemd/resolved.conf" 2>/dev/null || true
+mkdir -p "$root/etc/systemd/system/systemd-networkd-wait-online.service.d"
+cat > "$root/etc/systemd/system/systemd-networkd-wait-online.service.d/lab.conf" <<'CONF'
+[Service]
+ExecStart=
+ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=20
+CONF
+
+# units a throw-away test guest never needs (boot speed)
+for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \
+            man-db.timer dpkg-db-backup.timer logrotate.timer getty@tty1.service serial-getty@ttyS0.service \
+            systemd-logind.service; do
+  ln -sf /dev/null "$root/etc/systemd/system/$unit"
+done
+# services the roles enable themselves
+for unit in nginx.service keepalived.service nfs-server.service nfs-kernel-server.service ipvsadm.service; do
+  chroot "$root" systemctl disable "$unit" >/dev/null 2>&1 || true
+done
+# the journal in memory only: guests are throw-away
+mkdir -p "$root/etc/systemd/journald.conf.d"
+printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=16M\n' > "$root/etc/systemd/journald.conf.d/lab.conf"
+: > "$root/etc/machine-id"
+printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"

@@ -1,0 +1,705 @@
+#!/usr/bin/env python3
+"""lvs.cluster lab: qemu (TCG) guests with an IPVS-capable Debian kernel.
+
+The machines this project is developed on run a kernel without IP_VS, ipip or
+loadable modules, so every kernel-facing test runs in this lab:
+
+* ``image``  build (or reuse) the guest image: Debian bookworm from the host's
+  own apt sources via mmdebstrap, plus the modules of Debian's cloud kernel.
+  Cached under ``$LVS_LAB_CACHE`` (default ``~/.cache/lvs-cluster-lab``),
+  keyed by a hash of every input.
+* ``up``     boot named guests from a topology (JSON or YAML) into a lab: a
+  network namespace ``lvslab-<lab>`` holding bridges ``br-lan``
+  (192.0.2.0/24) and ``br-ext`` (198.51.100.0/24), one qcow2 overlay per
+  guest, management SSH via qemu user-net ``hostfwd`` on 127.0.0.1, and an
+  Ansible inventory written to ``<state>/<lab>/inventory.yml``.
+* ``reboot`` / ``stop`` / ``start`` one guest; ``ssh`` / ``netns`` run a
+  command on a guest / in the lab namespace (the client side).
+* ``down``   stop every qemu of the lab by PID, delete its namespace and state.
+
+Only the Python standard library is needed (PyYAML is used when present).
+Everything runs as root.  See tests/lab/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+HERE = Path(__file__).resolve().parent
+IMAGE_VERSION = "4"  # bump to force a rebuild when the recipe changes in ways the hash can't see
+SUITE = "bookworm"
+KERNEL_META = "linux-image-cloud-amd64"
+PACKAGES = [
+    "systemd-sysv", "udev", "dbus", "python3", "python3-apt", "openssh-server", "iproute2", "kmod",
+    "ipvsadm", "curl", "busybox", "nginx-light", "keepalived", "nfs-kernel-server", "nfs-common",
+    "iptables", "nftables", "procps", "iputils-ping", "sudo", "tcpdump", "netcat-openbsd",
+    "ca-certificates", "arping", "python3-yaml",
+]
+NETWORKS = {
+    "lan": {"bridge": "br-lan", "prefix": "192.0.2", "ns_addr": "192.0.2.254", "v6": "2001:db8:0:1::"},
+    "ext": {"bridge": "br-ext", "prefix": "198.51.100", "ns_addr": "198.51.100.254", "v6": "2001:db8:0:2::"},
+    "lan2": {"bridge": "br-lan2", "prefix": "203.0.113", "ns_addr": "203.0.113.254", "v6": "2001:db8:0:3::"},
+}
+SSH_OPTS = [
+    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+    "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5",
+    "-o", "ServerAliveCountMax=6",
+]
+
+
+class LabError(Exception):
+    pass
+
+
+def log(msg: str) -> None:
+    print("[lab %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+def run(cmd: List[str], check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
+    res = subprocess.run(cmd, text=True, capture_output=True, **kw)
+    if check and res.returncode != 0:
+        raise LabError("command failed (%d): %s\n%s%s" % (res.returncode, shlex.join(cmd), res.stdout, res.stderr))
+    return res
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("LVS_LAB_CACHE", Path.home() / ".cache" / "lvs-cluster-lab"))
+
+
+def state_root() -> Path:
+    return Path(os.environ.get("LVS_LAB_STATE", "/tmp/lvs-cluster-lab"))
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------------------
+# Image
+# ---------------------------------------------------------------------------
+
+
+def apt_sources() -> Path:
+    """The host's own Debian apt sources (deb822 or one-line format)."""
+    env = os.environ.get("LVS_LAB_APT_SOURCES")
+    candidates = [Path(env)] if env else []
+    candidates += sorted(Path("/etc/apt/sources.list.d").glob("*.sources")) + [Path("/etc/apt/sources.list")]
+    for cand in candidates:
+        if cand.is_file() and "debian" in cand.read_text() and SUITE in cand.read_text():
+            return cand
+    raise LabError("no Debian %s apt sources found on this host (set LVS_LAB_APT_SOURCES)" % SUITE)
+
+
+def kernel_package() -> str:
+    out = run(["apt-cache", "depends", KERNEL_META]).stdout
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("Depends: linux-image-"):
+            return line.split(":", 1)[1].strip()
+    raise LabError("cannot resolve %s (run apt-get update)" % KERNEL_META)
+
+
+def fetch_kernel(cache: Path) -> Path:
+    """Download and unpack the cloud kernel package (not installed on the host)."""
+    pkg = kernel_package()
+    dest = cache / "kernel" / pkg
+    if (dest / ".done").exists():
+        return dest
+    with locked(cache / "kernel.lock"):
+        if (dest / ".done").exists():
+            return dest
+        log("fetching %s" % pkg)
+        tmp = Path(tempfile.mkdtemp(dir=cache))
+        try:
+            run(["apt-get", "download", pkg], cwd=tmp)
+            deb = next(tmp.glob("*.deb"))
+            root = tmp / "root"
+            run(["dpkg-deb", "-x", str(deb), str(root)])
+            if dest.exists():
+                shutil.rmtree(dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            root.rename(dest)
+            (dest / ".done").write_text(deb.name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def ssh_key(cache: Path) -> Path:
+    key = cache / "ssh" / "id_ed25519"
+    with locked(cache / "ssh.lock"):
+        if not key.exists():
+            key.parent.mkdir(parents=True, exist_ok=True)
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lvs-lab", "-f", str(key)])
+    key.chmod(0o600)
+    return key
+
+
+@dataclass
+class Image:
+    root: Path
+    kver: str
+
+    @property
+    def disk(self) -> Path:
+        return self.root / "base.ext4"
+
+    @property
+    def vmlinuz(self) -> Path:
+        return self.root / "vmlinuz"
+
+
+def build_image(force: bool = False) -> Image:
+    cache = cache_root()
+    cache.mkdir(parents=True, exist_ok=True)
+    kdir = fetch_kernel(cache)
+    kver = next((kdir / "lib" / "modules").iterdir()).name
+    key = ssh_key(cache)
+    sources = apt_sources()
+    hook = HERE / "image-hook.sh"
+    digest = hashlib.sha256()
+    for part in (IMAGE_VERSION, SUITE, " ".join(PACKAGES), (kdir / ".done").read_text(), kver,
+                 key.with_suffix(".pub").read_text(), sources.read_text(), hook.read_text()):
+        digest.update(part.encode() + b"\0")
+    img = Image(cache / "images" / digest.hexdigest()[:16], kver)
+    if img.disk.exists() and not force:
+        return img
+    with locked(cache / "image.lock"):
+        if img.disk.exists() and not force:
+            return img
+        started = time.monotonic()
+        log("building guest image %s (kernel %s) from %s" % (img.root.name, kver, sources))
+        work = Path(tempfile.mkdtemp(dir=cache, prefix="build-"))
+        try:
+            rootfs = work / "rootfs"
+            env = dict(os.environ, LAB_KDIR=str(kdir), LAB_KVER=kver, LAB_PUBKEY=str(key.with_suffix(".pub")))
+            cmd = [
+                "mmdebstrap", "--mode=root", "--variant=apt", "--aptopt=Apt::Install-Recommends false",
+                "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/doc/*",
+                "--dpkgopt=path-exclude=/usr/share/locale/*", "--dpkgopt=path-exclude=/usr/share/info/*",
+                "--include=" + ",".join(PACKAGES), "--customize-hook=%s \"$1\"" % shlex.quote(str(hook)),
+                SUITE, str(rootfs), str(sources),
+            ]
+            res = subprocess.run(cmd, env=env, text=True, capture_output=True)
+            if res.returncode != 0:
+                raise LabError("mmdebstrap failed:\n%s" % (res.stderr[-4000:]))
+            staging = work / "image"
+            staging.mkdir()
+            shutil.copy2(kdir / "boot" / ("vmlinuz-" + kver), staging / "vmlinuz")
+            run(["mkfs.ext4", "-q", "-F", "-L", "lvsroot", "-d", str(rootfs), str(staging / "base.ext4"), "3G"])
+            (staging / "kver").write_text(kver)
+            if img.root.exists():
+                shutil.rmtree(img.root)
+            img.root.parent.mkdir(parents=True, exist_ok=True)
+            staging.rename(img.root)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        log("image ready in %.0f s" % (time.monotonic() - started))
+        # keep only the newest image
+        for old in (cache / "images").iterdir():
+            if old != img.root:
+                shutil.rmtree(old, ignore_errors=True)
+    return img
+
+
+# ---------------------------------------------------------------------------
+# Lab state
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Host:
+    name: str
+    index: int
+    groups: List[str]
+    nets: Dict[str, str]  # network name -> IPv4 address, in NIC order (eth1, eth2, ...)
+    ssh_port: int = 0
+    memory: int = 256
+
+    def iface(self, net: str) -> str:
+        return "eth%d" % (list(self.nets).index(net) + 1)
+
+
+@dataclass
+class Lab:
+    name: str
+    hosts: Dict[str, Host] = field(default_factory=dict)
+    image: str = ""
+    kver: str = ""
+
+    @property
+    def dir(self) -> Path:
+        return state_root() / self.name
+
+    @property
+    def netns(self) -> str:
+        return "lvslab-" + self.name
+
+    @property
+    def tag(self) -> str:
+        return hashlib.sha1(self.name.encode()).hexdigest()[:4]
+
+    def tap(self, host: Host, nic: int) -> str:
+        return "lv%s%02d%d" % (self.tag, host.index, nic)
+
+    def mac(self, host: Host, nic: int) -> str:
+        return "52:54:%s:%s:%02x:%02x" % (self.tag[:2], self.tag[2:], host.index, nic)
+
+    def pidfile(self, host: Host) -> Path:
+        return self.dir / (host.name + ".pid")
+
+    def save(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = {"name": self.name, "image": self.image, "kver": self.kver,
+                "hosts": [vars(h) for h in self.hosts.values()]}
+        tmp = self.dir / "lab.json.tmp"
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.rename(self.dir / "lab.json")
+
+    @classmethod
+    def load(cls, name: str) -> "Lab":
+        path = state_root() / name / "lab.json"
+        if not path.exists():
+            raise LabError("no lab named %r (no %s)" % (name, path))
+        data = json.loads(path.read_text())
+        lab = cls(data["name"], image=data["image"], kver=data["kver"])
+        for h in data["hosts"]:
+            lab.hosts[h["name"]] = Host(**h)
+        return lab
+
+    def host(self, name: str) -> Host:
+        try:
+            return self.hosts[name]
+        except KeyError:
+            raise LabError("lab %s has no host %r (hosts: %s)" % (self.name, name, ", ".join(self.hosts))) from None
+
+
+def read_spec(path: str) -> List[Dict[str, Any]]:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        import yaml  # type: ignore[import-untyped]
+
+        data = yaml.safe_load(text)
+    hosts = data["hosts"] if isinstance(data, dict) else data
+    if not isinstance(hosts, list) or not hosts:
+        raise LabError("topology must be a list of hosts (or {hosts: [...]})")
+    return hosts
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path("/proc/%d/stat" % pid).read_text().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def read_pid(path: Path) -> Optional[int]:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def accel_args() -> List[str]:
+    accel = os.environ.get("LVS_LAB_ACCEL", "tcg")
+    if accel == "kvm":
+        return ["-accel", "kvm", "-cpu", os.environ.get("LVS_LAB_CPU", "host")]
+    return ["-accel", "tcg,thread=single,tb-size=256", "-cpu", os.environ.get("LVS_LAB_CPU", "qemu64")]
+
+
+def ensure_netns(lab: Lab) -> None:
+    existing = run(["ip", "netns", "list"]).stdout.split()
+    if lab.netns not in existing:
+        run(["ip", "netns", "add", lab.netns])
+    ns = ["ip", "-n", lab.netns]
+    run(ns + ["link", "set", "lo", "up"])
+    links = run(ns + ["-o", "link", "show"]).stdout
+    for net in NETWORKS.values():
+        br = net["bridge"]
+        if (" %s:" % br) not in links:
+            run(ns + ["link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"])
+            run(["ip", "netns", "exec", lab.netns, "sysctl", "-qw", "net.ipv6.conf.%s.accept_dad=0" % br])
+            run(ns + ["addr", "add", net["ns_addr"] + "/24", "dev", br])
+            run(ns + ["addr", "add", net["v6"] + "254/64", "dev", br, "nodad"])
+        run(ns + ["link", "set", br, "up"])
+
+
+def qemu_cmd(lab: Lab, host: Host, img: Image) -> List[str]:
+    overlay = lab.dir / (host.name + ".qcow2")
+    append = [
+        "console=ttyS0", "root=/dev/nvme0n1", "rw", "net.ifnames=0", "quiet", "mitigations=off",
+        "systemd.hostname=" + host.name, "ip=10.0.2.15:::255.255.255.0::eth0:none",
+    ]
+    for nic, (net, addr) in enumerate(host.nets.items(), start=1):
+        if addr:
+            append.append("ip=%s:::255.255.255.0::eth%d:none" % (addr, nic))
+    cmd = [
+        "qemu-system-x86_64", "-name", host.name, "-nodefaults", "-display", "none", "-machine", "pc",
+        *accel_args(), "-smp", "1", "-m", str(host.memory),
+        "-kernel", str(img.vmlinuz), "-append", " ".join(append),
+        "-drive", "file=%s,if=none,id=d0,format=qcow2,cache=unsafe,discard=unmap" % overlay,
+        "-device", "nvme,drive=d0,serial=%s" % host.name, "-device", "virtio-rng-pci",
+        "-netdev", "user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22" % host.ssh_port,
+        "-device", "virtio-net-pci,netdev=mgmt,mac=%s,addr=0x10" % lab.mac(host, 0),
+    ]
+    for nic, _net in enumerate(host.nets, start=1):
+        cmd += [
+            "-netdev", "tap,id=n%d,ifname=%s,script=no,downscript=no" % (nic, lab.tap(host, nic)),
+            "-device", "virtio-net-pci,netdev=n%d,mac=%s,addr=0x%x" % (nic, lab.mac(host, nic), 0x10 + nic),
+        ]
+    cmd += ["-serial", "file:%s" % (lab.dir / (host.name + ".console")),
+            "-daemonize", "-pidfile", str(lab.pidfile(host))]
+    return cmd
+
+
+def launch(lab: Lab, host: Host) -> None:
+    img = Image(Path(lab.image), lab.kver)
+    overlay = lab.dir / (host.name + ".qcow2")
+    if not overlay.exists():
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(img.disk), str(overlay)])
+    host.ssh_port = free_port()
+    lab.save()
+    run(qemu_cmd(lab, host, img))
+    for nic, net in enumerate(host.nets, start=1):
+        tap = lab.tap(host, nic)
+        run(["ip", "link", "set", tap, "netns", lab.netns])
+        run(["ip", "-n", lab.netns, "link", "set", tap, "master", NETWORKS[net]["bridge"], "up"])
+
+
+def kill_host(lab: Lab, host: Host) -> None:
+    pid = read_pid(lab.pidfile(host))
+    if pid and pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not pid_alive(pid):
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            for _ in range(50):
+                if not pid_alive(pid):
+                    break
+                time.sleep(0.1)
+    lab.pidfile(host).unlink(missing_ok=True)
+
+
+def ssh_cmd(lab: Lab, host: Host, command: str, timeout: Optional[float] = None) -> List[str]:
+    key = cache_root() / "ssh" / "id_ed25519"
+    return ["ssh", *SSH_OPTS, "-i", str(key), "-p", str(host.ssh_port), "root@127.0.0.1", command]
+
+
+def ssh(lab: Lab, host: Host, command: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    res = subprocess.run(ssh_cmd(lab, host, command), text=True, capture_output=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise LabError("%s: %s failed (%d): %s%s" % (host.name, command, res.returncode, res.stdout, res.stderr))
+    return res
+
+
+def boot_id(lab: Lab, host: Host) -> Optional[str]:
+    try:
+        res = ssh(lab, host, "cat /proc/sys/kernel/random/boot_id", timeout=15, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def wait_ssh(lab: Lab, host: Host, timeout: float, not_boot: Optional[str] = None) -> str:
+    deadline = time.monotonic() + timeout
+    pid = read_pid(lab.pidfile(host))
+    while time.monotonic() < deadline:
+        if pid and not pid_alive(pid):
+            raise LabError("%s: qemu (pid %d) exited" % (host.name, pid))
+        bid = boot_id(lab, host)
+        if bid and bid != not_boot:
+            return bid
+        time.sleep(2)
+    raise LabError("%s: no SSH within %.0f s" % (host.name, timeout))
+
+
+def console_tail(lab: Lab, host: Host, lines: int = 60) -> str:
+    path = lab.dir / (host.name + ".console")
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no console log)"
+
+
+def boot_timeout() -> float:
+    return float(os.environ.get("LVS_LAB_BOOT_TIMEOUT", "240"))
+
+
+def start_hosts(lab: Lab, hosts: List[Host]) -> None:
+    """Boot hosts in parallel; wait for SSH; retry a failed boot once."""
+    for host in hosts:
+        launch(lab, host)
+    failed: List[Host] = []
+    for host in hosts:
+        try:
+            wait_ssh(lab, host, boot_timeout())
+            log("%s up (ssh port %d)" % (host.name, host.ssh_port))
+        except LabError as exc:
+            log("%s: %s; console:\n%s\nretrying once" % (host.name, exc, console_tail(lab, host)))
+            failed.append(host)
+    for host in failed:
+        kill_host(lab, host)
+        launch(lab, host)
+    for host in failed:
+        try:
+            wait_ssh(lab, host, boot_timeout())
+        except LabError as exc:
+            raise LabError("%s\n--- console of %s ---\n%s" % (exc, host.name, console_tail(lab, host))) from None
+        log("%s up after retry (ssh port %d)" % (host.name, host.ssh_port))
+
+
+def write_inventory(lab: Lab) -> Path:
+    key = cache_root() / "ssh" / "id_ed25519"
+    groups: Dict[str, List[str]] = {}
+    lines = ["# written by tests/lab/lab.py for lab %s" % lab.name, "all:", "  hosts:"]
+    for host in lab.hosts.values():
+        lines += [
+            "    %s:" % host.name,
+            "      ansible_host: 127.0.0.1",
+            "      ansible_port: %d" % host.ssh_port,
+            "      ansible_user: root",
+            "      ansible_ssh_private_key_file: %s" % key,
+            "      ansible_python_interpreter: /usr/bin/python3",
+            "      lab_netns: %s" % lab.netns,
+        ]
+        for net, addr in host.nets.items():
+            lines += ["      lab_%s_ip: %s" % (net, addr), "      lab_%s_iface: %s" % (net, host.iface(net))]
+        for g in host.groups:
+            groups.setdefault(g, []).append(host.name)
+    lines += [
+        "  vars:",
+        "    ansible_ssh_common_args: >-",
+        "      %s" % " ".join(SSH_OPTS),
+        "    lab_name: %s" % lab.name,
+        "    lab_client_lan_ip: %s" % NETWORKS["lan"]["ns_addr"],
+        "    lab_client_ext_ip: %s" % NETWORKS["ext"]["ns_addr"],
+    ]
+    if groups:
+        lines.append("  children:")
+        for g, members in groups.items():
+            lines += ["    %s:" % g, "      hosts:"] + ["        %s: {}" % m for m in members]
+    path = lab.dir / "inventory.yml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def default_address(net: str, index: int) -> str:
+    return "%s.%d" % (NETWORKS[net]["prefix"], 10 + index)
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    spec = read_spec(args.spec)
+    img = build_image()
+    name = args.lab
+    if (state_root() / name / "lab.json").exists():
+        if args.reuse and lab_healthy(Lab.load(name)):
+            log("reusing running lab %s" % name)
+            print(write_inventory(Lab.load(name)))
+            return
+        do_down(name)
+    lab = Lab(name, image=str(img.root), kver=img.kver)
+    for index, entry in enumerate(spec, start=1):
+        nets_in = entry.get("nets") or {"lan": None}
+        if isinstance(nets_in, list):
+            nets_in = {n: None for n in nets_in}
+        nets = {}
+        for net, addr in nets_in.items():
+            if net not in NETWORKS:
+                raise LabError("host %s: unknown network %r (have %s)" % (entry["name"], net, ", ".join(NETWORKS)))
+            nets[net] = addr or default_address(net, index)
+        host = Host(entry["name"], index, list(entry.get("groups", [])), nets, memory=int(entry.get("memory", 256)))
+        lab.hosts[host.name] = host
+    lab.dir.mkdir(parents=True, exist_ok=True)
+    lab.save()
+    started = time.monotonic()
+    try:
+        ensure_netns(lab)
+        start_hosts(lab, list(lab.hosts.values()))
+    except BaseException:
+        log("bring-up failed; tearing lab %s down" % name)
+        do_down(name)
+        raise
+    lab.save()
+    log("lab %s: %d host(s) up in %.0f s" % (name, len(lab.hosts), time.monotonic() - started))
+    print(write_inventory(lab))
+
+
+def lab_healthy(lab: Lab) -> bool:
+    for host in lab.hosts.values():
+        pid = read_pid(lab.pidfile(host))
+        if not pid or not pid_alive(pid) or not boot_id(lab, host):
+            return False
+    return True
+
+
+def do_down(name: str) -> None:
+    path = state_root() / name
+    if (path / "lab.json").exists():
+        lab = Lab.load(name)
+        for host in lab.hosts.values():
+            kill_host(lab, host)
+    else:
+        lab = Lab(name)
+    # any qemu still holding a pidfile of this lab
+    for pidfile in path.glob("*.pid"):
+        pid = read_pid(pidfile)
+        if pid and pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    if lab.netns in run(["ip", "netns", "list"]).stdout.split():
+        run(["ip", "netns", "delete", lab.netns], check=False)
+    shutil.rmtree(path, ignore_errors=True)
+    log("lab %s down" % name)
+
+
+def cmd_down(args: argparse.Namespace) -> None:
+    names = [p.name for p in state_root().iterdir() if p.is_dir()] if args.all and state_root().exists() else []
+    for name in names or [args.lab]:
+        do_down(name)
+
+
+def cmd_reboot(args: argparse.Namespace) -> None:
+    lab = Lab.load(args.lab)
+    host = lab.host(args.host)
+    before = boot_id(lab, host)
+    if not before:
+        raise LabError("%s is not reachable" % host.name)
+    started = time.monotonic()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        ssh(lab, host, "systemctl reboot", timeout=20, check=False)
+    after = wait_ssh(lab, host, boot_timeout(), not_boot=before)
+    log("%s rebooted in %.0f s (boot id %s)" % (host.name, time.monotonic() - started, after[:8]))
+
+
+def cmd_stop(args: argparse.Namespace) -> None:
+    lab = Lab.load(args.lab)
+    kill_host(lab, lab.host(args.host))
+    log("%s stopped" % args.host)
+
+
+def cmd_start(args: argparse.Namespace) -> None:
+    lab = Lab.load(args.lab)
+    host = lab.host(args.host)
+    pid = read_pid(lab.pidfile(host))
+    if pid and pid_alive(pid):
+        log("%s already running" % host.name)
+        return
+    start_hosts(lab, [host])
+    lab.save()
+    write_inventory(lab)
+
+
+def cmd_ssh(args: argparse.Namespace) -> int:
+    lab = Lab.load(args.lab)
+    words = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = words[0] if len(words) == 1 else shlex.join(words)
+    cmd = ssh_cmd(lab, lab.host(args.host), command)
+    if not words:
+        cmd = cmd[:-1]
+    return subprocess.call(cmd)
+
+
+def cmd_netns(args: argparse.Namespace) -> int:
+    lab = Lab.load(args.lab)
+    words = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return subprocess.call(["ip", "netns", "exec", lab.netns, *words])
+
+
+def cmd_image(args: argparse.Namespace) -> None:
+    print(build_image(force=args.force).root)
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    root = state_root()
+    for path in sorted(root.iterdir()) if root.exists() else []:
+        try:
+            lab = Lab.load(path.name)
+        except (LabError, ValueError, KeyError):
+            print("%s: (broken state)" % path.name)
+            continue
+        for host in lab.hosts.values():
+            pid = read_pid(lab.pidfile(host))
+            alive = bool(pid and pid_alive(pid))
+            print("%s/%s pid=%s %s ssh=127.0.0.1:%d %s" % (lab.name, host.name, pid, "running" if alive else "stopped",
+                                                         host.ssh_port, host.nets))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lab", default=os.environ.get("LVS_LAB_NAME", "lab"), help="lab name (default: %(default)s)")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    p = sub.add_parser("image", help="build or reuse the cached guest image")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_image)
+    p = sub.add_parser("up", help="boot the hosts of a topology file (JSON/YAML, '-' = stdin)")
+    p.add_argument("spec")
+    p.add_argument("--reuse", action="store_true", help="keep an already running, healthy lab of that name")
+    p.set_defaults(func=cmd_up)
+    p = sub.add_parser("down", help="stop every guest by PID, delete namespace and state")
+    p.add_argument("--all", action="store_true", help="every lab under the state directory")
+    p.set_defaults(func=cmd_down)
+    for verb, func, text in (("reboot", cmd_reboot, "reboot a guest from inside and wait for SSH"),
+                             ("stop", cmd_stop, "power a guest off (kill its qemu)"),
+                             ("start", cmd_start, "boot a stopped guest again")):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("host")
+        p.set_defaults(func=func)
+    p = sub.add_parser("ssh", help="run a command on a guest (no command: interactive)")
+    p.add_argument("host")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_ssh)
+    p = sub.add_parser("netns", help="run a command in the lab namespace (the client side)")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_netns)
+    p = sub.add_parser("status", help="list labs and guests")
+    p.set_defaults(func=cmd_status)
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except LabError as exc:
+        log("error: %s" % exc)
+        return 1
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""Host side of DR and TUN on a real kernel: vip_iface and arp_sysctl in the qemu lab.
+
+* the integration playbooks of both modules (four steps, errors, removal);
+* the four steps through ``lab.four_steps``, a reboot of the guest, and the
+  proof that VIPs and sysctls are back (and the modules report no change);
+* DR and TUN end to end: director rule with ``ipvsadm``, nginx on the real
+  servers, a client request through the VIP answered by a real server, and
+  ``arping`` from the client seeing only the director's MAC for the VIP.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Set
+
+import pytest
+from labtools import LabHandle
+
+pytestmark = pytest.mark.lab
+
+TARGETS = Path(__file__).resolve().parent / "targets"
+VIP = "lvs.cluster.vip_iface"
+ARP = "lvs.cluster.arp_sysctl"
+MAC_RE = re.compile(r"([0-9a-f]{2}(?::[0-9a-f]{2}){5})", re.I)
+
+RESET_SYSCTL = (
+    "rm -f /etc/sysctl.d/90-lvs-cluster.conf /etc/modules-load.d/lvs-cluster.conf; "
+    "for i in all eth1; do echo 0 > /proc/sys/net/ipv4/conf/$i/arp_ignore; "
+    "echo 0 > /proc/sys/net/ipv4/conf/$i/arp_announce; done"
+)
+
+
+def run_playbook(lab: LabHandle, name: str) -> None:
+    res = lab.playbook(TARGETS / name / "playbook.yml")
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
+    assert "failed=0" in res.stdout
+
+
+def test_vip_iface_playbook(lab: LabHandle) -> None:
+    run_playbook(lab, "vip_iface")
+
+
+def test_arp_sysctl_playbook(lab: LabHandle) -> None:
+    run_playbook(lab, "arp_sysctl")
+
+
+def proc(lab: LabHandle, host: str, keys: List[str]) -> Dict[str, str]:
+    paths = " ".join("/proc/sys/" + k.replace(".", "/") for k in keys)
+    out = lab.ssh(host, f"for f in {paths}; do cat $f; done").stdout.split()
+    return dict(zip(keys, out))
+
+
+def test_four_steps_and_reboot_persistence(lab: LabHandle) -> None:
+    host = "rs1"
+    lo: Dict[str, Any] = {"vips": ["192.0.2.100", "2001:db8:0:1::100"], "interface": "lo", "label": "lo:0"}
+    lo["role"] = "realserver"
+    tun: Dict[str, Any] = {"vips": ["192.0.2.101"], "interface": "tunl0", "role": "realserver"}
+    dummy: Dict[str, Any] = {"vips": ["203.0.113.10"], "interface": "lvs0", "kind": "dummy"}
+    arp: Dict[str, Any] = {"arp_ignore": 1, "arp_announce": 2, "rp_filter": 2, "interfaces": ["eth1", "tunl0"]}
+    keys = [
+        "net.ipv4.conf.all.arp_ignore",
+        "net.ipv4.conf.eth1.arp_ignore",
+        "net.ipv4.conf.all.arp_announce",
+        "net.ipv4.conf.eth1.arp_announce",
+        "net.ipv4.conf.all.rp_filter",
+        "net.ipv4.conf.tunl0.rp_filter",
+        "net.ipv4.conf.tunl0.arp_ignore",
+    ]
+    try:
+        lab.ssh(host, RESET_SYSCTL + "; ip link del lvs0 2>/dev/null; modprobe -r ipip 2>/dev/null; true")
+        results = lab.four_steps(host, ARP, arp)
+        assert results[0]["previous"]["net.ipv4.conf.tunl0.rp_filter"] is None  # tunl0 did not exist
+        for args in (lo, tun, dummy):
+            results = lab.four_steps(host, VIP, args)
+            assert results[0]["after"] == results[1]["after"]
+        before_addrs = lab.ssh(host, "ip -o addr show").stdout
+        assert "192.0.2.100/32 scope global lo:0" in before_addrs
+        boot_id = lab.ssh(host, "cat /proc/sys/kernel/random/boot_id").stdout
+
+        lab.reboot(host)
+
+        assert lab.ssh(host, "cat /proc/sys/kernel/random/boot_id").stdout != boot_id
+        assert lab.ssh(host, "systemctl is-active lvs-cluster-vips.service").stdout.strip() == "active"
+        addrs = lab.ssh(host, "ip -o addr show").stdout
+        for expected in (
+            "lo    inet 192.0.2.100/32 scope global lo:0",
+            "lo    inet6 2001:db8:0:1::100/128",
+            "tunl0    inet 192.0.2.101/32",
+            "lvs0    inet 203.0.113.10/32",
+        ):
+            assert expected in addrs, addrs
+        assert "UP" in lab.ssh(host, "ip -o link show tunl0").stdout
+        values = proc(lab, host, keys)
+        assert values == {
+            "net.ipv4.conf.all.arp_ignore": "1",
+            "net.ipv4.conf.eth1.arp_ignore": "1",
+            "net.ipv4.conf.all.arp_announce": "2",
+            "net.ipv4.conf.eth1.arp_announce": "2",
+            "net.ipv4.conf.all.rp_filter": "2",
+            "net.ipv4.conf.tunl0.rp_filter": "2",
+            "net.ipv4.conf.tunl0.arp_ignore": "1",
+        }, values
+        # after the reboot the modules find everything in place
+        for module, args in ((VIP, lo), (VIP, tun), (VIP, dummy), (ARP, arp)):
+            res = lab.module(host, module, args)
+            assert not res.get("failed") and not res["changed"], (module, res)
+    finally:
+        for args in (lo, tun, dummy):
+            lab.module(host, VIP, {"vips": args["vips"], "interface": args["interface"], "state": "absent"})
+        lab.ssh(host, RESET_SYSCTL + "; ip link del lvs0 2>/dev/null; true", check=False)
+
+
+# ---------------------------------------------------------------------------
+# DR and TUN end to end
+# ---------------------------------------------------------------------------
+
+
+def client_lan_iface(lab: LabHandle) -> str:
+    out = lab.netns("ip -o -4 addr show").stdout
+    for line in out.splitlines():
+        if " 192.0.2.254/" in line:
+            return line.split()[1]
+    raise AssertionError("no lan interface in the lab namespace:\n" + out)
+
+
+def arping_macs(lab: LabHandle, vip: str) -> Set[str]:
+    iface = client_lan_iface(lab)
+    habets = "Habets" in lab.netns("arping --help 2>&1; true", check=False).stdout
+    flag = "-i" if habets else "-I"
+    out = lab.netns(f"arping -c 3 {flag} {iface} {vip} 2>&1; true", check=False).stdout
+    replies = [line for line in out.splitlines() if "from" in line.lower()]
+    return {m.lower() for line in replies for m in MAC_RE.findall(line)}
+
+
+def mac(lab: LabHandle, host: str) -> str:
+    return lab.ssh(host, "cat /sys/class/net/eth1/address").stdout.strip().lower()
+
+
+def start_nginx(lab: LabHandle, host: str) -> None:
+    lab.ssh(
+        host, "hostname > /var/www/html/index.html && chmod 644 /var/www/html/index.html && systemctl restart nginx"
+    )
+
+
+def ask(lab: LabHandle, vip: str, count: int = 6) -> List[str]:
+    cmd = f"for i in $(seq {count}); do curl -s --max-time 5 http://{vip}/ || echo FAIL; done"
+    return lab.netns(cmd).stdout.split()
+
+
+def director_rule(lab: LabHandle, vip: str, forward: str) -> None:
+    lab.ssh(
+        "director",
+        f"modprobe ip_vs && ipvsadm -C && ipvsadm -A -t {vip}:80 -s rr && "
+        f"ipvsadm -a -t {vip}:80 -r 192.0.2.11:80 {forward} && ipvsadm -a -t {vip}:80 -r 192.0.2.12:80 {forward}",
+    )
+
+
+def cleanup(lab: LabHandle, vip: str, rs_iface: str) -> None:
+    lab.ssh("director", "ipvsadm -C", check=False)
+    lab.module("director", VIP, {"vips": [vip], "interface": "eth1", "state": "absent"})
+    for rs in ("rs1", "rs2"):
+        lab.module(rs, VIP, {"vips": [vip], "interface": rs_iface, "state": "absent"})
+        lab.ssh(rs, RESET_SYSCTL + "; systemctl stop nginx", check=False)
+
+
+def test_dr_end_to_end(lab: LabHandle) -> None:
+    vip = "192.0.2.100"
+    director_mac = mac(lab, "director")
+    rs_macs = {mac(lab, "rs1"), mac(lab, "rs2")}
+    try:
+        res = lab.module("director", VIP, {"vips": [vip], "interface": "eth1", "role": "director"})
+        assert not res.get("failed"), res
+        res = lab.module("director", ARP, {"send_redirects": False, "interfaces": ["eth1"], "persist": False})
+        assert not res.get("failed"), res
+        director_rule(lab, vip, "-g")
+        for rs in ("rs1", "rs2"):
+            res = lab.module(rs, VIP, {"vips": [vip], "interface": "lo", "label": "lo:0", "role": "realserver"})
+            assert not res.get("failed"), res
+            start_nginx(lab, rs)
+        # the ARP problem is real: without the sysctls the real servers answer for the VIP
+        assert arping_macs(lab, vip) & rs_macs, "real servers did not answer ARP: the check below proves nothing"
+        for rs in ("rs1", "rs2"):
+            res = lab.module(rs, ARP, {"arp_ignore": 1, "arp_announce": 2, "interfaces": ["eth1"]})
+            assert not res.get("failed") and res["changed"], res
+        assert arping_macs(lab, vip) == {director_mac}
+        answers = ask(lab, vip)
+        assert set(answers) == {"rs1", "rs2"}, answers
+    finally:
+        cleanup(lab, vip, "lo")
+
+
+def test_tun_end_to_end(lab: LabHandle) -> None:
+    vip = "192.0.2.101"
+    director_mac = mac(lab, "director")
+    try:
+        res = lab.module("director", VIP, {"vips": [vip], "interface": "eth1", "role": "director"})
+        assert not res.get("failed"), res
+        director_rule(lab, vip, "-i")
+        for rs in ("rs1", "rs2"):
+            res = lab.module(
+                rs, ARP, {"arp_ignore": 1, "arp_announce": 2, "rp_filter": 2, "interfaces": ["eth1", "tunl0"]}
+            )
+            assert not res.get("failed"), res
+            res = lab.module(rs, VIP, {"vips": [vip], "interface": "tunl0", "role": "realserver"})
+            assert not res.get("failed"), res
+            assert "UP" in lab.ssh(rs, "ip -o link show tunl0").stdout
+            start_nginx(lab, rs)
+        assert arping_macs(lab, vip) == {director_mac}
+        answers = ask(lab, vip)
+        assert set(answers) == {"rs1", "rs2"}, answers
+        # the packets really were tunnelled: the real servers saw IPIP
+        rx = lab.ssh("rs1", "cat /sys/class/net/tunl0/statistics/rx_packets").stdout.strip()
+        assert int(rx) > 0
+    finally:
+        cleanup(lab, vip, "tunl0")

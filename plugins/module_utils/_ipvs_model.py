@@ -671,8 +671,6 @@ def _sched_flags_text(svc: Service) -> str:
         for name, bit in SCHED_FLAGS[svc.scheduler].items():
             if svc.flags & bit:
                 names.append(name)
-        if svc.flags & SVC_F_SCHED3:
-            names.append("flag-3")
     else:
         for i, bit in enumerate((SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3)):
             if svc.flags & bit:
@@ -683,14 +681,12 @@ def _sched_flags_text(svc: Service) -> str:
 def render_service_rules(svc: Service) -> List[str]:
     """``ipvsadm -S -n`` lines of one service and its real servers."""
     if svc.protocol == "fwmark":
-        vname = f"-f {svc.fwmark}"
+        vname = f"-f {_c_int(svc.fwmark)}"  # ipvsadm prints the mark with %d
         if svc.af == AF_INET6:
             vname += " -6"
     else:
         vname = f"{_PROTO_SWITCH[svc.protocol]} {hostport(svc.af, svc.address, svc.port)}"
     line = f"-A {vname} -s {svc.scheduler}"
-    if svc.flags & (SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3):
-        line += f" -b {_sched_flags_text(svc)}"
     if svc.persistent:
         line += f" -p {svc.timeout}"
         if svc.af == AF_INET and svc.netmask != 0xFFFFFFFF:
@@ -701,6 +697,9 @@ def render_service_rules(svc: Service) -> List[str]:
         line += f" --pe {svc.pe_name}"
     if svc.flags & SVC_F_ONEPACKET:
         line += " -o"
+    flags = _sched_flags_text(svc)
+    if flags:
+        line += f" -b {flags}"
     lines = [line]
     for dest in sort_dests((svc.dests or {}).values()):
         dname = hostport(dest.af, dest.address, dest.port)

@@ -15,7 +15,7 @@ description:
   - Options left out are left alone.
 version_added: 0.1.0
 author:
-  - lvs.cluster contributors
+  - lvs.cluster contributors (@lvs-cluster)
 options:
   timeout_tcp:
     description: TCP established timeout in seconds (1 or more).
@@ -72,8 +72,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check mode and return the changes it would make without making them.
     support: full
   diff_mode:
+    description: Returns the state before and after in diff mode.
     support: full
 """
 

@@ -16,7 +16,7 @@ description:
     once (see O(modprobe)) and fails with a clear message if it is still missing.
 version_added: 0.1.0
 author:
-  - lvs.cluster contributors
+  - lvs.cluster contributors (@lvs-cluster)
 options:
   stats:
     description: Include per-service and per-real-server statistics (64-bit counters and rates).
@@ -28,8 +28,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check mode and return the changes it would make without making them.
     support: full
   diff_mode:
+    description: Makes no changes, so has no diff.
     support: none
 """
 

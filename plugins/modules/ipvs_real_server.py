@@ -14,11 +14,11 @@ description:
     or removes it.
   - Options left out keep their current value on an existing real server, and
     take the defaults (O(forward=route), O(weight=1), thresholds 0) on a new one.
-  - Weight 0 drains the server: no new connections, existing ones continue.
+  - Weight 0 drains the server (no new connections, existing ones continue).
   - The service must exist (see M(lvs.cluster.ipvs_service)).
 version_added: 0.1.0
 author:
-  - lvs.cluster contributors
+  - lvs.cluster contributors (@lvs-cluster)
 options:
   state:
     description: Whether the real server exists.
@@ -79,8 +79,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check mode and return the changes it would make without making them.
     support: full
   diff_mode:
+    description: Returns the state before and after in diff mode.
     support: full
 """
 

@@ -17,7 +17,7 @@ description:
   - Like C(ipvsadm-save), the format cannot express real server thresholds.
 version_added: 0.1.0
 author:
-  - lvs.cluster contributors
+  - lvs.cluster contributors (@lvs-cluster)
 options:
   path:
     description: File to write.
@@ -29,8 +29,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check mode and return the changes it would make without making them.
     support: full
   diff_mode:
+    description: Returns the state before and after in diff mode.
     support: full
 """
 

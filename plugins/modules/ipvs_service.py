@@ -18,7 +18,7 @@ description:
     once (see O(modprobe)) and fails with a clear message if it is still missing.
 version_added: 0.1.0
 author:
-  - lvs.cluster contributors
+  - lvs.cluster contributors (@lvs-cluster)
 options:
   state:
     description: Whether the service exists.
@@ -128,8 +128,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check mode and return the changes it would make without making them.
     support: full
   diff_mode:
+    description: Returns the state before and after in diff mode.
     support: full
 notes:
   - The diff shows the service in C(ipvsadm-save -n) format before and after.

@@ -18,7 +18,7 @@ description:
     once (see O(modprobe)) and fails with a clear message if it is still missing.
 version_added: 0.1.0
 author:
-  - lvs.cluster contributors
+  - lvs.cluster contributors (@lvs-cluster)
 options:
   services:
     description:
@@ -52,8 +52,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check mode and return the changes it would make without making them.
     support: full
   diff_mode:
+    description: Returns the state before and after in diff mode.
     support: full
 notes:
   - The diff is the table before and after in C(ipvsadm-save -n) format.

@@ -37,14 +37,16 @@ def ansible_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     env = dict(os.environ)
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    env.update({
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "tests" / "integration" / "callback_plugins"),
-        "ANSIBLE_DEPRECATION_WARNINGS": "0",
-    })
+    env.update(
+        {
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "tests" / "integration" / "callback_plugins"),
+            "ANSIBLE_DEPRECATION_WARNINGS": "0",
+        }
+    )
     env.update(extra or {})
     return env
 
@@ -60,8 +62,9 @@ class LabHandle:
 
     # -- lab verbs ---------------------------------------------------------
     def _lab(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        res = subprocess.run([sys.executable, str(LAB_PY), "--lab", self.name, *args], text=True,
-                             capture_output=True)
+        res = subprocess.run(
+            [sys.executable, str(LAB_PY), "--lab", self.name, *args], text=True, capture_output=True, check=False
+        )
         if check and res.returncode != 0:
             raise RuntimeError("lab.py %s failed:\n%s%s" % (" ".join(args), res.stdout, res.stderr))
         return res
@@ -91,18 +94,44 @@ class LabHandle:
     def ssh(self, host: str, cmd: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
         info = self.hosts()[host]
         key = Path(os.environ.get("LVS_LAB_CACHE", Path.home() / ".cache" / "lvs-cluster-lab")) / "ssh" / "id_ed25519"
-        argv = ["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ControlMaster=auto",
-                "-o", "ControlPath=%s/%%C" % self.control_dir, "-o", "ControlPersist=60s",
-                "-i", str(key), "-p", str(info["ssh_port"]), "root@127.0.0.1", cmd]
-        res = subprocess.run(argv, text=True, capture_output=True, timeout=timeout)
+        argv = [
+            "ssh",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "ControlMaster=auto",
+            "-o",
+            "ControlPath=%s/%%C" % self.control_dir,
+            "-o",
+            "ControlPersist=60s",
+            "-i",
+            str(key),
+            "-p",
+            str(info["ssh_port"]),
+            "root@127.0.0.1",
+            cmd,
+        ]
+        res = subprocess.run(argv, text=True, capture_output=True, timeout=timeout, check=False)
         if check and res.returncode != 0:
             raise AssertionError("%s: %r failed (%d):\n%s%s" % (host, cmd, res.returncode, res.stdout, res.stderr))
         return res
 
     def netns(self, cmd: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        res = subprocess.run(["ip", "netns", "exec", "lvslab-" + self.name, "sh", "-c", cmd], text=True,
-                             capture_output=True, timeout=timeout)
+        res = subprocess.run(
+            ["ip", "netns", "exec", "lvslab-" + self.name, "sh", "-c", cmd],
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and res.returncode != 0:
             raise AssertionError("netns: %r failed (%d):\n%s%s" % (cmd, res.returncode, res.stdout, res.stderr))
         return res
@@ -110,39 +139,66 @@ class LabHandle:
     def close_connections(self) -> None:
         """Stop the SSH control masters this handle started (by their sockets)."""
         for sock in list(self.control_dir.glob("*")):
-            subprocess.run(["ssh", "-o", "ControlPath=%s" % sock, "-O", "exit", "x"], capture_output=True)
+            subprocess.run(["ssh", "-o", "ControlPath=%s" % sock, "-O", "exit", "x"], capture_output=True, check=False)
             sock.unlink(missing_ok=True)
 
     # -- ansible -----------------------------------------------------------
     def _env(self, result_file: Optional[str] = None) -> Dict[str, str]:
         extra = {"ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.control_dir)}
         if result_file:
-            extra.update({"LAB_RESULT_FILE": result_file, "ANSIBLE_CALLBACKS_ENABLED": "lab_result",
-                          "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"})
+            extra.update(
+                {
+                    "LAB_RESULT_FILE": result_file,
+                    "ANSIBLE_CALLBACKS_ENABLED": "lab_result",
+                    "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+                }
+            )
         return ansible_env(extra)
 
-    def playbook(self, path: Path | str, extra_vars: Optional[Dict[str, Any]] = None, check: bool = False,
-                 args: Optional[List[str]] = None, inventory: Optional[Path] = None) -> subprocess.CompletedProcess:
-        argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory or self.inventory),
-                str(path)]
+    def playbook(
+        self,
+        path: Path | str,
+        extra_vars: Optional[Dict[str, Any]] = None,
+        check: bool = False,
+        args: Optional[List[str]] = None,
+        inventory: Optional[Path] = None,
+    ) -> subprocess.CompletedProcess:
+        argv = [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            str(inventory or self.inventory),
+            str(path),
+        ]
         if extra_vars:
             argv += ["-e", json.dumps(extra_vars)]
         if check:
             argv += ["--check"]
         argv += args or []
-        return subprocess.run(argv, text=True, capture_output=True, env=self._env(), cwd=str(REPO))
+        return subprocess.run(argv, text=True, capture_output=True, env=self._env(), cwd=str(REPO), check=False)
 
-    def module(self, host: str, module: str, args: Dict[str, Any], check: bool = False,
-               diff: bool = False) -> Dict[str, Any]:
+    def module(
+        self, host: str, module: str, args: Dict[str, Any], check: bool = False, diff: bool = False
+    ) -> Dict[str, Any]:
         """Run one module on one host; return its result dict (``failed`` set on failure)."""
         with tempfile.NamedTemporaryFile("r", suffix=".jsonl") as out:
-            argv = [str(Path(sys.executable).parent / "ansible"), "-i", str(self.inventory), host, "-m", module,
-                    "-a", json.dumps(args), "-o"]
+            argv = [
+                str(Path(sys.executable).parent / "ansible"),
+                "-i",
+                str(self.inventory),
+                host,
+                "-m",
+                module,
+                "-a",
+                json.dumps(args),
+                "-o",
+            ]
             if check:
                 argv.append("--check")
             if diff:
                 argv.append("--diff")
-            proc = subprocess.run(argv, text=True, capture_output=True, env=self._env(out.name), cwd=str(REPO))
+            proc = subprocess.run(
+                argv, text=True, capture_output=True, env=self._env(out.name), cwd=str(REPO), check=False
+            )
             lines = [json.loads(line) for line in Path(out.name).read_text().splitlines() if line.strip()]
         if not lines:
             raise AssertionError("no result from %s on %s:\n%s%s" % (module, host, proc.stdout, proc.stderr))
@@ -162,7 +218,8 @@ class LabHandle:
         for step, res in zip(("check", "apply", "repeat", "repeat-check"), results):
             assert not res.get("failed"), "%s step of %s failed: %s" % (step, module, res.get("msg", res))
         assert [r.get("changed") for r in results] == [True, True, False, False], [
-            (r.get("changed"), r.get("msg")) for r in results]
+            (r.get("changed"), r.get("msg")) for r in results
+        ]
         return results
 
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """lvs.cluster lab: qemu (TCG) guests with an IPVS-capable Debian kernel.
 
 The machines this project is developed on run a kernel without IP_VS, ipip or
@@ -46,10 +45,31 @@ IMAGE_VERSION = "4"  # bump to force a rebuild when the recipe changes in ways t
 SUITE = "bookworm"
 KERNEL_META = "linux-image-cloud-amd64"
 PACKAGES = [
-    "systemd-sysv", "udev", "dbus", "python3", "python3-apt", "openssh-server", "iproute2", "kmod",
-    "ipvsadm", "curl", "busybox", "nginx-light", "keepalived", "nfs-kernel-server", "nfs-common",
-    "iptables", "nftables", "procps", "iputils-ping", "sudo", "tcpdump", "netcat-openbsd",
-    "ca-certificates", "arping", "python3-yaml",
+    "systemd-sysv",
+    "udev",
+    "dbus",
+    "python3",
+    "python3-apt",
+    "openssh-server",
+    "iproute2",
+    "kmod",
+    "ipvsadm",
+    "curl",
+    "busybox",
+    "nginx-light",
+    "keepalived",
+    "nfs-kernel-server",
+    "nfs-common",
+    "iptables",
+    "nftables",
+    "procps",
+    "iputils-ping",
+    "sudo",
+    "tcpdump",
+    "netcat-openbsd",
+    "ca-certificates",
+    "arping",
+    "python3-yaml",
 ]
 NETWORKS = {
     "lan": {"bridge": "br-lan", "prefix": "192.0.2", "ns_addr": "192.0.2.254", "v6": "2001:db8:0:1::"},
@@ -57,9 +77,20 @@ NETWORKS = {
     "lan2": {"bridge": "br-lan2", "prefix": "203.0.113", "ns_addr": "203.0.113.254", "v6": "2001:db8:0:3::"},
 }
 SSH_OPTS = [
-    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-    "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5",
-    "-o", "ServerAliveCountMax=6",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=5",
+    "-o",
+    "ServerAliveInterval=5",
+    "-o",
+    "ServerAliveCountMax=6",
 ]
 
 
@@ -72,7 +103,7 @@ def log(msg: str) -> None:
 
 
 def run(cmd: List[str], check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
-    res = subprocess.run(cmd, text=True, capture_output=True, **kw)
+    res = subprocess.run(cmd, text=True, capture_output=True, **kw, check=False)
     if check and res.returncode != 0:
         raise LabError("command failed (%d): %s\n%s%s" % (res.returncode, shlex.join(cmd), res.stdout, res.stderr))
     return res
@@ -181,8 +212,16 @@ def build_image(force: bool = False) -> Image:
     sources = apt_sources()
     hook = HERE / "image-hook.sh"
     digest = hashlib.sha256()
-    for part in (IMAGE_VERSION, SUITE, " ".join(PACKAGES), (kdir / ".done").read_text(), kver,
-                 key.with_suffix(".pub").read_text(), sources.read_text(), hook.read_text()):
+    for part in (
+        IMAGE_VERSION,
+        SUITE,
+        " ".join(PACKAGES),
+        (kdir / ".done").read_text(),
+        kver,
+        key.with_suffix(".pub").read_text(),
+        sources.read_text(),
+        hook.read_text(),
+    ):
         digest.update(part.encode() + b"\0")
     img = Image(cache / "images" / digest.hexdigest()[:16], kver)
     if img.disk.exists() and not force:
@@ -197,13 +236,21 @@ def build_image(force: bool = False) -> Image:
             rootfs = work / "rootfs"
             env = dict(os.environ, LAB_KDIR=str(kdir), LAB_KVER=kver, LAB_PUBKEY=str(key.with_suffix(".pub")))
             cmd = [
-                "mmdebstrap", "--mode=root", "--variant=apt", "--aptopt=Apt::Install-Recommends false",
-                "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/doc/*",
-                "--dpkgopt=path-exclude=/usr/share/locale/*", "--dpkgopt=path-exclude=/usr/share/info/*",
-                "--include=" + ",".join(PACKAGES), "--customize-hook=%s \"$1\"" % shlex.quote(str(hook)),
-                SUITE, str(rootfs), str(sources),
+                "mmdebstrap",
+                "--mode=root",
+                "--variant=apt",
+                "--aptopt=Apt::Install-Recommends false",
+                "--dpkgopt=path-exclude=/usr/share/man/*",
+                "--dpkgopt=path-exclude=/usr/share/doc/*",
+                "--dpkgopt=path-exclude=/usr/share/locale/*",
+                "--dpkgopt=path-exclude=/usr/share/info/*",
+                "--include=" + ",".join(PACKAGES),
+                '--customize-hook=%s "$1"' % shlex.quote(str(hook)),
+                SUITE,
+                str(rootfs),
+                str(sources),
             ]
-            res = subprocess.run(cmd, env=env, text=True, capture_output=True)
+            res = subprocess.run(cmd, env=env, text=True, capture_output=True, check=False)
             if res.returncode != 0:
                 raise LabError("mmdebstrap failed:\n%s" % (res.stderr[-4000:]))
             staging = work / "image"
@@ -273,14 +320,18 @@ class Lab:
 
     def save(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        data = {"name": self.name, "image": self.image, "kver": self.kver,
-                "hosts": [vars(h) for h in self.hosts.values()]}
+        data = {
+            "name": self.name,
+            "image": self.image,
+            "kver": self.kver,
+            "hosts": [vars(h) for h in self.hosts.values()],
+        }
         tmp = self.dir / "lab.json.tmp"
         tmp.write_text(json.dumps(data, indent=2))
         tmp.rename(self.dir / "lab.json")
 
     @classmethod
-    def load(cls, name: str) -> "Lab":
+    def load(cls, name: str) -> Lab:
         path = state_root() / name / "lab.json"
         if not path.exists():
             raise LabError("no lab named %r (no %s)" % (name, path))
@@ -302,7 +353,7 @@ def read_spec(path: str) -> List[Dict[str, Any]]:
     try:
         data = json.loads(text)
     except ValueError:
-        import yaml  # type: ignore[import-untyped]
+        import yaml
 
         data = yaml.safe_load(text)
     hosts = data["hosts"] if isinstance(data, dict) else data
@@ -364,28 +415,61 @@ def ensure_netns(lab: Lab) -> None:
 def qemu_cmd(lab: Lab, host: Host, img: Image) -> List[str]:
     overlay = lab.dir / (host.name + ".qcow2")
     append = [
-        "console=ttyS0", "root=/dev/nvme0n1", "rw", "net.ifnames=0", "quiet", "mitigations=off",
-        "systemd.hostname=" + host.name, "ip=10.0.2.15:::255.255.255.0::eth0:none",
+        "console=ttyS0",
+        "root=/dev/nvme0n1",
+        "rw",
+        "net.ifnames=0",
+        "quiet",
+        "mitigations=off",
+        "systemd.hostname=" + host.name,
+        "ip=10.0.2.15:::255.255.255.0::eth0:none",
     ]
-    for nic, (net, addr) in enumerate(host.nets.items(), start=1):
+    for nic, (_net, addr) in enumerate(host.nets.items(), start=1):
         if addr:
             append.append("ip=%s:::255.255.255.0::eth%d:none" % (addr, nic))
     cmd = [
-        "qemu-system-x86_64", "-name", host.name, "-nodefaults", "-display", "none", "-machine", "pc",
-        *accel_args(), "-smp", "1", "-m", str(host.memory),
-        "-kernel", str(img.vmlinuz), "-append", " ".join(append),
-        "-drive", "file=%s,if=none,id=d0,format=qcow2,cache=unsafe,discard=unmap" % overlay,
-        "-device", "nvme,drive=d0,serial=%s" % host.name, "-device", "virtio-rng-pci",
-        "-netdev", "user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22" % host.ssh_port,
-        "-device", "virtio-net-pci,netdev=mgmt,mac=%s,addr=0x10" % lab.mac(host, 0),
+        "qemu-system-x86_64",
+        "-name",
+        host.name,
+        "-nodefaults",
+        "-display",
+        "none",
+        "-machine",
+        "pc",
+        *accel_args(),
+        "-smp",
+        "1",
+        "-m",
+        str(host.memory),
+        "-kernel",
+        str(img.vmlinuz),
+        "-append",
+        " ".join(append),
+        "-drive",
+        "file=%s,if=none,id=d0,format=qcow2,cache=unsafe,discard=unmap" % overlay,
+        "-device",
+        "nvme,drive=d0,serial=%s" % host.name,
+        "-device",
+        "virtio-rng-pci",
+        "-netdev",
+        "user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22" % host.ssh_port,
+        "-device",
+        "virtio-net-pci,netdev=mgmt,mac=%s,addr=0x10" % lab.mac(host, 0),
     ]
     for nic, _net in enumerate(host.nets, start=1):
         cmd += [
-            "-netdev", "tap,id=n%d,ifname=%s,script=no,downscript=no" % (nic, lab.tap(host, nic)),
-            "-device", "virtio-net-pci,netdev=n%d,mac=%s,addr=0x%x" % (nic, lab.mac(host, nic), 0x10 + nic),
+            "-netdev",
+            "tap,id=n%d,ifname=%s,script=no,downscript=no" % (nic, lab.tap(host, nic)),
+            "-device",
+            "virtio-net-pci,netdev=n%d,mac=%s,addr=0x%x" % (nic, lab.mac(host, nic), 0x10 + nic),
         ]
-    cmd += ["-serial", "file:%s" % (lab.dir / (host.name + ".console")),
-            "-daemonize", "-pidfile", str(lab.pidfile(host))]
+    cmd += [
+        "-serial",
+        "file:%s" % (lab.dir / (host.name + ".console")),
+        "-daemonize",
+        "-pidfile",
+        str(lab.pidfile(host)),
+    ]
     return cmd
 
 
@@ -407,13 +491,13 @@ def kill_host(lab: Lab, host: Host) -> None:
     pid = read_pid(lab.pidfile(host))
     if pid and pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
+        for _attempt in range(50):
             if not pid_alive(pid):
                 break
             time.sleep(0.1)
         else:
             os.kill(pid, signal.SIGKILL)
-            for _ in range(50):
+            for _attempt in range(50):
                 if not pid_alive(pid):
                     break
                 time.sleep(0.1)
@@ -426,7 +510,7 @@ def ssh_cmd(lab: Lab, host: Host, command: str, timeout: Optional[float] = None)
 
 
 def ssh(lab: Lab, host: Host, command: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-    res = subprocess.run(ssh_cmd(lab, host, command), text=True, capture_output=True, timeout=timeout)
+    res = subprocess.run(ssh_cmd(lab, host, command), text=True, capture_output=True, timeout=timeout, check=False)
     if check and res.returncode != 0:
         raise LabError("%s: %s failed (%d): %s%s" % (host.name, command, res.returncode, res.stdout, res.stderr))
     return res
@@ -541,7 +625,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     for index, entry in enumerate(spec, start=1):
         nets_in = entry.get("nets") or {"lan": None}
         if isinstance(nets_in, list):
-            nets_in = {n: None for n in nets_in}
+            nets_in = dict.fromkeys(nets_in)
         nets = {}
         for net, addr in nets_in.items():
             if net not in NETWORKS:
@@ -659,8 +743,10 @@ def cmd_status(args: argparse.Namespace) -> None:
         for host in lab.hosts.values():
             pid = read_pid(lab.pidfile(host))
             alive = bool(pid and pid_alive(pid))
-            print("%s/%s pid=%s %s ssh=127.0.0.1:%d %s" % (lab.name, host.name, pid, "running" if alive else "stopped",
-                                                         host.ssh_port, host.nets))
+            print(
+                "%s/%s pid=%s %s ssh=127.0.0.1:%d %s"
+                % (lab.name, host.name, pid, "running" if alive else "stopped", host.ssh_port, host.nets)
+            )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -677,9 +763,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = sub.add_parser("down", help="stop every guest by PID, delete namespace and state")
     p.add_argument("--all", action="store_true", help="every lab under the state directory")
     p.set_defaults(func=cmd_down)
-    for verb, func, text in (("reboot", cmd_reboot, "reboot a guest from inside and wait for SSH"),
-                             ("stop", cmd_stop, "power a guest off (kill its qemu)"),
-                             ("start", cmd_start, "boot a stopped guest again")):
+    for verb, func, text in (
+        ("reboot", cmd_reboot, "reboot a guest from inside and wait for SSH"),
+        ("stop", cmd_stop, "power a guest off (kill its qemu)"),
+        ("start", cmd_start, "boot a stopped guest again"),
+    ):
         p = sub.add_parser(verb, help=text)
         p.add_argument("host")
         p.set_defaults(func=func)

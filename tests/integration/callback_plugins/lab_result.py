@@ -23,23 +23,27 @@ class CallbackModule(CallbackBase):
     CALLBACK_NAME = "lab_result"
     CALLBACK_NEEDS_ENABLED = True
 
-    def _write(self, result, status: str) -> None:  # type: ignore[no-untyped-def]
+    def _write(self, result, status: str) -> None:
         path = os.environ.get("LAB_RESULT_FILE")
         if not path:
             return
-        record = {"host": result._host.get_name(), "task": result._task.get_name(), "status": status,
-                  "result": result._result}
+        record = {
+            "host": result._host.get_name(),
+            "task": result._task.get_name(),
+            "status": status,
+            "result": result._result,
+        }
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, default=str) + "\n")
 
-    def v2_runner_on_ok(self, result) -> None:  # type: ignore[no-untyped-def]
+    def v2_runner_on_ok(self, result) -> None:
         self._write(result, "ok")
 
-    def v2_runner_on_failed(self, result, ignore_errors=False) -> None:  # type: ignore[no-untyped-def]
+    def v2_runner_on_failed(self, result, ignore_errors=False) -> None:
         self._write(result, "failed")
 
-    def v2_runner_on_unreachable(self, result) -> None:  # type: ignore[no-untyped-def]
+    def v2_runner_on_unreachable(self, result) -> None:
         self._write(result, "unreachable")
 
-    def v2_runner_on_skipped(self, result) -> None:  # type: ignore[no-untyped-def]
+    def v2_runner_on_skipped(self, result) -> None:
         self._write(result, "skipped")

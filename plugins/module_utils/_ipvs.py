@@ -21,7 +21,7 @@ import struct
 import subprocess
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (  # noqa: F401 (re-exported)
+from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     AF_INET,
     AF_INET6,
     DEFAULT_SCHEDULER,
@@ -78,6 +78,72 @@ from ansible_collections.lvs.cluster.plugins.module_utils._netlink import (
     Schema,
     register_codec,
 )
+
+__all__ = [
+    "AF_INET",
+    "AF_INET6",
+    "CMD_SCHEMA",
+    "DAEMON_SCHEMA",
+    "DEFAULT_SCHEDULER",
+    "DEL_DEST",
+    "DEL_SERVICE",
+    "DEST_SCHEMA",
+    "Dest",
+    "DestKey",
+    "FWD_METHODS",
+    "FWD_NAMES",
+    "INFO_SCHEMA",
+    "IpvsApplyError",
+    "IpvsClient",
+    "IpvsError",
+    "IpvsNotAvailable",
+    "IpvsValidationError",
+    "NEW_DEST",
+    "NEW_SERVICE",
+    "Op",
+    "PROTOCOLS",
+    "PROTOCOL_NAMES",
+    "Plan",
+    "SCHEDULERS",
+    "SCHED_FLAGS",
+    "SERVICE_SCHEMA",
+    "SET_DEST",
+    "SET_SERVICE",
+    "STATS64_SCHEMA",
+    "STATS_SCHEMA",
+    "SVC_F_HASHED",
+    "Service",
+    "ServiceKey",
+    "TUN_CSUM",
+    "TUN_CSUM_NAMES",
+    "TUN_TYPES",
+    "TUN_TYPE_NAMES",
+    "apply_plan_to_model",
+    "daemon_attrs",
+    "daemon_from_attrs",
+    "dest_attrs",
+    "dest_from_attrs",
+    "dest_from_spec",
+    "family_name",
+    "hostport",
+    "iter_rules",
+    "modprobe_ip_vs",
+    "op_request",
+    "parse_address",
+    "plan_dests",
+    "plan_table",
+    "render_rules",
+    "render_service_rules",
+    "service_from_attrs",
+    "service_from_spec",
+    "service_full_attrs",
+    "service_id_attrs",
+    "service_key_from_spec",
+    "service_name",
+    "sort_dests",
+    "sort_services",
+    "table_from_spec",
+]
 
 IPVS_GENL_NAME = "IPVS"
 IPVS_GENL_VERSION = 1
@@ -354,7 +420,8 @@ def op_request(op: Op, id_cache: Optional[Dict[ServiceKey, bytes]] = None) -> Tu
         svc_bytes = CMD_SCHEMA.pack({"service": service_id_attrs(svc)})
     if op.kind == DEL_SERVICE:
         return CMD_DEL_SERVICE, svc_bytes
-    assert op.dest is not None
+    if op.dest is None:
+        raise ValueError(f"{op.kind} needs a real server")
     cmd = {NEW_DEST: CMD_NEW_DEST, SET_DEST: CMD_SET_DEST, DEL_DEST: CMD_DEL_DEST}[op.kind]
     return cmd, svc_bytes + CMD_SCHEMA.pack({"dest": dest_attrs(op.dest, op.kind != DEL_DEST)})
 

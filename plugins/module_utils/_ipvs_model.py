@@ -570,7 +570,8 @@ def apply_plan_to_model(current: Mapping[ServiceKey, Service], plan: Plan) -> Di
             table[key] = replace(op.service, dests=dests, stats=None)
         elif op.dest is not None and key in table:
             dests = table[key].dests
-            assert dests is not None
+            if dests is None:
+                dests = table[key].dests = {}
             if op.kind == DEL_DEST:
                 dests.pop(op.dest.key, None)
             else:

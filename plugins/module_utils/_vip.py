@@ -191,6 +191,16 @@ def interface_hint(links: Sequence[Link]) -> str:
     return "existing interfaces: {}".format(", ".join(names))
 
 
+def sort_lines(lines: Sequence[str]) -> List[str]:
+    """Address lines in a stable order: IPv4 then IPv6, by address then prefix."""
+
+    def key(line: str) -> Tuple[int, int, int]:
+        iface = ipaddress.ip_interface(line.split()[0])
+        return (iface.version, int(iface.ip), iface.network.prefixlen)
+
+    return sorted(lines, key=key)
+
+
 def format_addresses(addresses: Sequence[Address]) -> List[str]:
     lines = []
     for a in addresses:
@@ -200,7 +210,7 @@ def format_addresses(addresses: Sequence[Address]) -> List[str]:
         if a.scope and a.address.version == 4:
             text += f" scope {a.scope_name}"
         lines.append(text)
-    return lines
+    return sort_lines(lines)
 
 
 def _vip_line(vip: Vip, label: Optional[str], scope: str) -> str:
@@ -310,7 +320,7 @@ def plan_vips(
             after = [line for line in after if line.split()[0] != a.cidr]
         plan.steps.append(Step("add", req.interface, vip=vip, flags=nodad_flags(vip, target)))
         after.append(_vip_line(vip, req.label, req.scope))
-    plan.after = after
+    plan.after = sort_lines(after)
     return plan
 
 

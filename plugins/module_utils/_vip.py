@@ -213,10 +213,11 @@ def format_addresses(addresses: Sequence[Address]) -> List[str]:
     return sort_lines(lines)
 
 
-def _vip_line(vip: Vip, label: Optional[str], scope: str) -> str:
+def _vip_line(vip: Vip, label: Optional[str], scope: str, interface: str) -> str:
     text = vip.cidr
-    if label and vip.version == 4:
-        text += f" label {label}"
+    if vip.version == 4:
+        # the kernel labels every IPv4 address, with the interface name by default
+        text += f" label {label or interface}"
     if scope != "global" and vip.version == 4:
         text += f" scope {scope}"
     return text
@@ -319,7 +320,7 @@ def plan_vips(
             plan.steps.append(Step("delete", req.interface, vip=vip, prefix=a.prefixlen))
             after = [line for line in after if line.split()[0] != a.cidr]
         plan.steps.append(Step("add", req.interface, vip=vip, flags=nodad_flags(vip, target)))
-        after.append(_vip_line(vip, req.label, req.scope))
+        after.append(_vip_line(vip, req.label, req.scope, req.interface))
     plan.after = sort_lines(after)
     return plan
 

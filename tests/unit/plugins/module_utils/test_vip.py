@@ -123,7 +123,7 @@ def test_other_prefix_or_label_is_replaced() -> None:
     assert [s.op for s in p.steps] == ["delete", "add"]
     p = plan(addresses=now, vips=["192.0.2.100"], scope="host")
     assert [s.op for s in p.steps] == ["delete", "add"]
-    assert p.after[-1] == "192.0.2.100/32 scope host"
+    assert p.after[-1] == "192.0.2.100/32 label lo scope host"
 
 
 def test_absent_removes_only_the_vips() -> None:
@@ -143,6 +143,7 @@ def test_unknown_interface_lists_existing() -> None:
 
 def test_tunl0_is_created_by_modprobe_and_brought_up() -> None:
     p = plan(vips=["192.0.2.100"], interface="tunl0")
+    assert p.after == ["192.0.2.100/32 label tunl0"]
     assert [(s.op, s.module) for s in p.steps] == [("modprobe", "ipip"), ("up", None), ("add", None)]
     p = plan(links=LINKS + [TUNL0_DOWN], vips=["192.0.2.100"], interface="tunl0")
     assert [s.op for s in p.steps] == ["up", "add"]

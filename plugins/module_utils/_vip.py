@@ -204,6 +204,8 @@ def sort_lines(lines: Sequence[str]) -> List[str]:
 def format_addresses(addresses: Sequence[Address]) -> List[str]:
     lines = []
     for a in addresses:
+        if a.address.version == 6 and a.address.is_link_local:
+            continue  # the kernel adds these itself when a link comes up
         text = a.cidr
         if a.label and a.address.version == 4:
             text += f" label {a.label}"

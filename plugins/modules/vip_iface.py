@@ -134,7 +134,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 before:
-  description: Addresses of the interface before the change (C(address/prefix [label L] [scope S])).
+  description: Addresses of the interface before the change (C(address/prefix [label L] [scope S]); IPv6 link-local omitted).
   returned: always
   type: list
   elements: str

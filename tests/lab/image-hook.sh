@@ -39,6 +39,9 @@ done
 for unit in nginx.service keepalived.service nfs-server.service nfs-kernel-server.service ipvsadm.service; do
   chroot "$root" systemctl disable "$unit" >/dev/null 2>&1 || true
 done
+# lab-only: bytecode cache for Ansible's zip-imported module payloads (see guest/lab_pyc_cache.py)
+install -m 0644 "$LAB_GUEST_DIR/lab_pyc_cache.py" "$root/usr/lib/python3/dist-packages/lab_pyc_cache.py"
+echo 'import lab_pyc_cache' > "$root/usr/lib/python3/dist-packages/lab-pyc-cache.pth"
 # the journal in memory only: guests are throw-away
 mkdir -p "$root/etc/systemd/journald.conf.d"
 printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=16M\n' > "$root/etc/systemd/journald.conf.d/lab.conf"

@@ -211,6 +211,7 @@ def build_image(force: bool = False) -> Image:
     key = ssh_key(cache)
     sources = apt_sources()
     hook = HERE / "image-hook.sh"
+    guest_files = sorted((HERE / "guest").glob("*"))
     digest = hashlib.sha256()
     for part in (
         IMAGE_VERSION,
@@ -221,6 +222,7 @@ def build_image(force: bool = False) -> Image:
         key.with_suffix(".pub").read_text(),
         sources.read_text(),
         hook.read_text(),
+        *(f.read_text() for f in guest_files),
     ):
         digest.update(part.encode() + b"\0")
     img = Image(cache / "images" / digest.hexdigest()[:16], kver)
@@ -234,7 +236,13 @@ def build_image(force: bool = False) -> Image:
         work = Path(tempfile.mkdtemp(dir=cache, prefix="build-"))
         try:
             rootfs = work / "rootfs"
-            env = dict(os.environ, LAB_KDIR=str(kdir), LAB_KVER=kver, LAB_PUBKEY=str(key.with_suffix(".pub")))
+            env = dict(
+                os.environ,
+                LAB_KDIR=str(kdir),
+                LAB_KVER=kver,
+                LAB_PUBKEY=str(key.with_suffix(".pub")),
+                LAB_GUEST_DIR=str(HERE / "guest"),
+            )
             cmd = [
                 "mmdebstrap",
                 "--mode=root",
@@ -265,10 +273,10 @@ def build_image(force: bool = False) -> Image:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         log("image ready in %.0f s" % (time.monotonic() - started))
-        # keep only the newest image
-        for old in (cache / "images").iterdir():
-            if old != img.root:
-                shutil.rmtree(old, ignore_errors=True)
+        # keep the two newest images (a running lab may still boot from the previous one)
+        images = sorted((cache / "images").iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in images[2:]:
+            shutil.rmtree(old, ignore_errors=True)
     return img
 
 

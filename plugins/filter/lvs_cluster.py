@@ -8,41 +8,6 @@ ansible.utils is needed on the controller.
 
 from __future__ import annotations
 
-DOCUMENTATION = r"""
-name: lvs_cluster_errors
-short_description: Validate an LVS cluster model (filter plugin file, see the lvs_* filters)
-version_added: 0.1.0
-author:
-  - lvs.cluster contributors
-description:
-  - This file provides the filters C(lvs_cluster_errors), C(lvs_cluster_hosts), C(lvs_ipvs_services),
-    C(lvs_nft_rules) and C(lvs_systemd_mount_unit) used by the roles and C(playbooks/site.yml).
-  - C(lvs_cluster_errors) returns a list of messages, each naming the cluster, the host and the variable at fault;
-    an empty list means the cluster is valid.
-options:
-  _input:
-    description: The cluster dict (keys C(name), C(mode), C(vips), C(network), C(services), C(tun_type), C(tun_port),
-      C(nat_gateway), C(hosts)).
-    type: dict
-    required: true
-"""
-
-EXAMPLES = r"""
-- name: Stop on an invalid cluster
-  ansible.builtin.assert:
-    that: __errors | length == 0
-    fail_msg: "{{ __errors | join('; ') }}"
-  vars:
-    __errors: "{{ cluster | lvs.cluster.lvs_cluster_errors }}"
-"""
-
-RETURN = r"""
-_value:
-  description: Error messages; empty when the cluster is valid.
-  type: list
-  elements: str
-"""
-
 import ipaddress
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 

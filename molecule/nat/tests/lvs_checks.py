@@ -1,0 +1,1 @@
+../../dr/tests/lvs_checks.py

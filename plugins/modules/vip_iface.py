@@ -134,7 +134,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 before:
-  description: Addresses of the interface before the change (C(address/prefix [label L] [scope S]); IPv6 link-local omitted).
+  description:
+    - Addresses of the interface before the change (C(address/prefix [label L] [scope S])).
+    - IPv6 link-local addresses are left out.
   returned: always
   type: list
   elements: str

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import struct
 import subprocess
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -278,6 +279,45 @@ CMD_SCHEMA = Schema(
 # enum IPVS_INFO_ATTR_* (top level of the GET_INFO reply)
 INFO_SCHEMA = Schema("ipvs_info", [Attr(1, "version", "u32"), Attr(2, "conn_tab_size", "u32")])
 
+# Compiled packers for the hot path (thousands of dest writes); same bytes as CMD_SCHEMA.pack
+_SVC_ID_LAYOUT = SERVICE_SCHEMA.layout(["af", "protocol", "addr", "port"], nest=1, sizes={"addr": 16})
+_SVC_FWMARK_LAYOUT = SERVICE_SCHEMA.layout(["af", "fwmark"], nest=1)
+_DEST_FULL_NAMES = [
+    "addr",
+    "port",
+    "addr_family",
+    "fwd_method",
+    "weight",
+    "u_thresh",
+    "l_thresh",
+    "tun_type",
+    "tun_port",
+    "tun_flags",
+]
+_DEST_FULL_LAYOUT = DEST_SCHEMA.layout(_DEST_FULL_NAMES, nest=2, sizes={"addr": 16})
+_DEST_ID_LAYOUT = DEST_SCHEMA.layout(["addr", "port", "addr_family"], nest=2, sizes={"addr": 16})
+
+# The order and sizes ip_vs_genl_fill_dest() has used since tunnel types (5.3); anything else
+# (older or newer kernels) falls back to the generic parser
+_DEST_KERNEL_LAYOUT = DEST_SCHEMA.layout(
+    [
+        "addr",
+        "port",
+        "fwd_method",
+        "weight",
+        "tun_type",
+        "tun_port",
+        "tun_flags",
+        "u_thresh",
+        "l_thresh",
+        "active_conns",
+        "inact_conns",
+        "persist_conns",
+        "addr_family",
+    ],
+    sizes={"addr": 16},
+)
+
 # Faster parsers for the convergence path: same ids, counters left out.
 _SERVICE_STATE_SCHEMA = SERVICE_SCHEMA.subset(
     ["af", "protocol", "addr", "port", "fwmark", "sched_name", "flags", "timeout", "netmask", "pe_name"]
@@ -295,13 +335,13 @@ _CMD_DEST_STATE = CMD_SCHEMA.subset(["dest"], {"dest": _DEST_STATE_SCHEMA})
 
 
 def addr_bytes(af: int, addr: str) -> bytes:
-    return ipaddress.ip_address(addr).packed.ljust(16, b"\0")
+    return socket.inet_pton(af, addr).ljust(16, b"\0")
 
 
 def addr_text(af: int, raw: bytes) -> str:
     if af == AF_INET6:
-        return str(ipaddress.IPv6Address(raw[:16].ljust(16, b"\0")))
-    return str(ipaddress.IPv4Address(raw[:4].ljust(4, b"\0")))
+        return socket.inet_ntop(AF_INET6, raw[:16].ljust(16, b"\0"))
+    return socket.inet_ntop(AF_INET, raw[:4].ljust(4, b"\0"))
 
 
 def service_id_attrs(svc: Service) -> Dict[str, Any]:
@@ -405,6 +445,32 @@ def dest_from_attrs(attrs: Dict[str, Any], svc_af: int) -> Dest:
     return dest
 
 
+def fast_dest(data: bytes, svc_af: int) -> Optional[Dest]:
+    """A GET_DEST reply in the kernel's usual layout, decoded in one ``struct`` call (else None)."""
+    if len(data) < 4 or struct.unpack_from("=H", data, 2)[0] & 0x3FFF != 2:
+        return None
+    vals = _DEST_KERNEL_LAYOUT.unpack(data, 4)
+    if vals is None:
+        return None
+    raw, port, fwd, weight, tun_type, tun_port, tun_flags, u_th, l_th, act, inact, pers, af = vals
+    af = af or svc_af
+    return Dest(
+        address=addr_text(af, raw),
+        port=port,
+        af=af,
+        forward=FWD_NAMES.get(fwd & 0x7, str(fwd & 0x7)),
+        weight=weight,
+        u_threshold=u_th,
+        l_threshold=l_th,
+        tun_type=TUN_TYPE_NAMES.get(tun_type, "ipip"),
+        tun_port=tun_port,
+        tun_csum=TUN_CSUM_NAMES.get(tun_flags, "none"),
+        active_conns=act,
+        inactive_conns=inact,
+        persistent_conns=pers,
+    )
+
+
 def op_request(op: Op, id_cache: Optional[Dict[ServiceKey, bytes]] = None) -> Tuple[int, bytes]:
     """``(command, attribute bytes)`` of one planned write."""
     svc = op.service
@@ -412,18 +478,44 @@ def op_request(op: Op, id_cache: Optional[Dict[ServiceKey, bytes]] = None) -> Tu
         return CMD_NEW_SERVICE, CMD_SCHEMA.pack({"service": service_full_attrs(svc)})
     if op.kind == SET_SERVICE:
         return CMD_SET_SERVICE, CMD_SCHEMA.pack({"service": service_full_attrs(svc)})
-    if id_cache is not None:
-        svc_bytes = id_cache.get(svc.key)
-        if svc_bytes is None:
-            svc_bytes = id_cache[svc.key] = CMD_SCHEMA.pack({"service": service_id_attrs(svc)})
-    else:
-        svc_bytes = CMD_SCHEMA.pack({"service": service_id_attrs(svc)})
+    svc_bytes = id_cache.get(svc.key) if id_cache is not None else None
+    if svc_bytes is None:
+        svc_bytes = pack_service_id(svc)
+        if id_cache is not None:
+            id_cache[svc.key] = svc_bytes
     if op.kind == DEL_SERVICE:
         return CMD_DEL_SERVICE, svc_bytes
     if op.dest is None:
         raise ValueError(f"{op.kind} needs a real server")
     cmd = {NEW_DEST: CMD_NEW_DEST, SET_DEST: CMD_SET_DEST, DEL_DEST: CMD_DEL_DEST}[op.kind]
-    return cmd, svc_bytes + CMD_SCHEMA.pack({"dest": dest_attrs(op.dest, op.kind != DEL_DEST)})
+    return cmd, svc_bytes + pack_dest(op.dest, op.kind != DEL_DEST)
+
+
+def pack_service_id(svc: Service) -> bytes:
+    """``CMD_SCHEMA.pack({"service": service_id_attrs(svc)})``, compiled."""
+    if svc.protocol == "fwmark":
+        return _SVC_FWMARK_LAYOUT.pack(svc.af, svc.fwmark)
+    return _SVC_ID_LAYOUT.pack(svc.af, PROTOCOLS[svc.protocol], addr_bytes(svc.af, svc.address), svc.port)
+
+
+def pack_dest(dest: Dest, full: bool = True) -> bytes:
+    """``CMD_SCHEMA.pack({"dest": dest_attrs(dest, full)})``, compiled."""
+    raw = socket.inet_pton(dest.af, dest.address)
+    if not full:
+        return _DEST_ID_LAYOUT.pack(raw, dest.port, dest.af)
+    tunnel = dest.forward == "tunnel"
+    return _DEST_FULL_LAYOUT.pack(
+        raw,
+        dest.port,
+        dest.af,
+        FWD_METHODS[dest.forward],
+        dest.weight,
+        dest.u_threshold,
+        dest.l_threshold,
+        TUN_TYPES[dest.tun_type] if tunnel else 0,
+        dest.tun_port if tunnel else 0,
+        TUN_CSUM[dest.tun_csum] if tunnel else 0,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -499,6 +591,10 @@ class IpvsClient:
         schema = CMD_SCHEMA if stats else _CMD_DEST_STATE
         out: Dict[DestKey, Dest] = {}
         for data in self._request(CMD_GET_DEST, {"service": service_id_attrs(svc)}, dump=True):
+            fast = None if stats else fast_dest(data, svc.af)
+            if fast is not None:
+                out[fast.key] = fast
+                continue
             attrs = schema.parse(data).get("dest")
             if attrs:
                 dest = dest_from_attrs(attrs, svc.af)
@@ -548,7 +644,9 @@ class IpvsClient:
         """Pipeline the plan's writes; raise ``IpvsApplyError`` naming each refused write."""
         cache: Dict[ServiceKey, bytes] = {}
         try:
-            return self.sock.pipeline_cmds((op_request(op, cache) for op in plan.ops), window, IPVS_GENL_VERSION)
+            return self.sock.pipeline_cmds(
+                (op_request(op, cache) for op in plan.ops), window, IPVS_GENL_VERSION, acks=False
+            )
         except NetlinkBatchError as exc:
             failures = [(plan.ops[i].describe(), str(err)) for i, err in exc.failures]
             text = "; ".join("{}: {}".format(*f) for f in failures[:10])

@@ -214,6 +214,26 @@ def netmask_text(af: int, netmask: int) -> str:
 # ---------------------------------------------------------------------------
 
 
+_ADDR_CACHE: Dict[str, Tuple[int, str]] = {}
+
+
+def normalize_address(text: str) -> Optional[Tuple[int, str]]:
+    """``(af, text as inet_ntop prints it)`` or None; cached (tables repeat addresses)."""
+    hit = _ADDR_CACHE.get(text)
+    if hit is None:
+        for af in (AF_INET, AF_INET6):
+            try:
+                hit = (af, socket.inet_ntop(af, socket.inet_pton(af, text)))
+                break
+            except (OSError, ValueError):
+                continue
+        else:
+            return None
+        if len(_ADDR_CACHE) < 100000:
+            _ADDR_CACHE[text] = hit
+    return hit
+
+
 def parse_address(value: Any, where: str) -> Tuple[int, str]:
     """Return ``(af, normalized text)`` of an IP address or raise."""
     if not isinstance(value, str) or not value:
@@ -221,11 +241,10 @@ def parse_address(value: Any, where: str) -> Tuple[int, str]:
     text = value.strip()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        raise IpvsValidationError(f"{where}: {value!r} is not a valid IPv4 or IPv6 address") from None
-    return (AF_INET6 if ip.version == 6 else AF_INET), ip.compressed
+    hit = normalize_address(text)
+    if hit is None:
+        raise IpvsValidationError(f"{where}: {value!r} is not a valid IPv4 or IPv6 address")
+    return hit
 
 
 def _int(value: Any, where: str, name: str, lo: int, hi: int) -> int:
@@ -591,7 +610,9 @@ def _c_int(value: int) -> int:
 
 
 def _addr_words(af: int, addr: str) -> List[int]:
-    packed = ipaddress.ip_address(addr).packed if addr else b""
+    packed = b""
+    if addr:
+        packed = socket.inet_pton(AF_INET6 if ":" in addr else AF_INET, addr)
     packed = packed.ljust(16, b"\0")
     return [int.from_bytes(packed[i : i + 4], "big") for i in range(0, 16, 4)]
 

@@ -117,3 +117,51 @@ def test_info_config_and_error() -> None:
     (msg,) = list(parse_messages(ERROR_EEXIST))
     assert msg.type == NLMSG_ERROR
     assert parse_error(msg) == (17, "")
+
+
+def test_compiled_packers_match_schema_pack() -> None:
+    from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (
+        dest_attrs,
+        pack_dest,
+        pack_service_id,
+        table_from_spec,
+    )
+
+    table = table_from_spec(
+        [
+            {
+                "protocol": "tcp",
+                "address": "2001:db8::1",
+                "port": 443,
+                "real_servers": [
+                    {
+                        "address": "192.0.2.1",
+                        "forward": "tunnel",
+                        "tun_type": "gue",
+                        "tun_port": 6080,
+                        "tun_csum": "csum",
+                    },
+                    {"address": "2001:db8::2", "port": 8443, "forward": "masq", "weight": 65535, "u_threshold": 9},
+                ],
+            },
+            {"fwmark": 4294967295, "real_servers": [{"address": "10.0.0.1"}]},
+        ]
+    )
+    for svc in table.values():
+        assert pack_service_id(svc) == CMD_SCHEMA.pack({"service": service_id_attrs(svc)})
+        for dest in (svc.dests or {}).values():
+            for full in (True, False):
+                assert pack_dest(dest, full) == CMD_SCHEMA.pack({"dest": dest_attrs(dest, full)})
+
+
+def test_fast_dest_path_matches_generic_parser() -> None:
+    from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import fast_dest
+
+    for raw, af in ((DEST_MASQ, 2), (DEST_GUE, 10)):
+        fast = fast_dest(raw, af)
+        assert fast is not None
+        assert fast == dest_from_attrs(CMD_SCHEMA.parse(raw)["dest"], af).__class__(
+            **{**dest_from_attrs(CMD_SCHEMA.parse(raw)["dest"], af).__dict__, "stats": None}
+        )
+    # a layout it does not know (attributes reordered) is left to the generic parser
+    assert fast_dest(CMD_SCHEMA.pack({"dest": {"port": 80, "addr": b"\0" * 16}}), 2) is None

@@ -248,6 +248,8 @@ def parse_address(value: Any, where: str) -> Tuple[int, str]:
 
 
 def _int(value: Any, where: str, name: str, lo: int, hi: int) -> int:
+    if type(value) is int and lo <= value <= hi:  # the common case, cheaply
+        return value
     if isinstance(value, bool):
         raise IpvsValidationError(f"{where}: {name} must be an integer, got {value!r}")
     try:
@@ -352,7 +354,11 @@ def service_key_from_spec(spec: Mapping[str, Any], where: str) -> ServiceKey:
 
 def service_from_spec(spec: Mapping[str, Any], where: str, with_dests: bool = True) -> Service:
     """Build a validated ``Service`` from a user dict (module options or a list item)."""
-    unknown = sorted({k for k, v in spec.items() if v is not None} - SERVICE_OPTIONS)
+    unknown = (
+        []
+        if SERVICE_OPTIONS.issuperset(spec)
+        else sorted({k for k, v in spec.items() if v is not None} - SERVICE_OPTIONS)
+    )
     if unknown:
         raise IpvsValidationError("{}: unknown option(s) {}".format(where, ", ".join(unknown)))
     af, protocol, addr, port, mark = service_key_from_spec(spec, where)
@@ -400,7 +406,7 @@ def service_from_spec(spec: Mapping[str, Any], where: str, with_dests: bool = Tr
         svc.dests = {}
         for i, item in enumerate(rs):
             dwhere = f"{where} real_servers[{i}]"
-            if not isinstance(item, Mapping):
+            if not isinstance(item, (dict, Mapping)):
                 raise IpvsValidationError(f"{dwhere}: must be a dict, got {item!r}")
             dest = dest_from_spec(svc, item, dwhere)
             if dest.key in svc.dests:
@@ -413,7 +419,9 @@ def service_from_spec(spec: Mapping[str, Any], where: str, with_dests: bool = Tr
 
 def dest_from_spec(svc: Service, spec: Mapping[str, Any], where: str) -> Dest:
     """Validate one real server of ``svc``."""
-    unknown = sorted({k for k, v in spec.items() if v is not None} - DEST_OPTIONS)
+    unknown = (
+        [] if DEST_OPTIONS.issuperset(spec) else sorted({k for k, v in spec.items() if v is not None} - DEST_OPTIONS)
+    )
     if unknown:
         raise IpvsValidationError("{}: unknown option(s) {}".format(where, ", ".join(unknown)))
     af, addr = parse_address(spec.get("address"), where)
@@ -475,7 +483,7 @@ def table_from_spec(items: Any, where: str = "services") -> Dict[ServiceKey, Ser
     table: Dict[ServiceKey, Service] = {}
     for i, item in enumerate(items):
         iwhere = f"{where}[{i}]"
-        if not isinstance(item, Mapping):
+        if not isinstance(item, (dict, Mapping)):
             raise IpvsValidationError(f"{iwhere}: must be a dict, got {item!r}")
         svc = service_from_spec(item, iwhere)
         if svc.key in table:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 import struct
 import sys
@@ -301,9 +302,18 @@ class FixedLayout:
             self.slots = [(i + 2, c) for i, c in self.slots]
         self.struct = struct.Struct("=" + fmt)
         self.template = template
+        # unpacking: one struct for the headers (values skipped), one for the values (headers skipped)
+        hfmt = vfmt = "="
+        for part in re.findall(r"HH|\d*s|[BHIQi]|x", fmt):
+            code = "4x" if part == "HH" else part
+            size = struct.calcsize("=" + part)
+            hfmt += part if part == "HH" else "%dx" % size
+            vfmt += "4x" if part == "HH" else code
         slot_set = {i for i, _ in self.slots}
-        self._const_idx = [i for i in range(len(template)) if i not in slot_set]
-        self._consts = [template[i] for i in self._const_idx]
+        self._hstruct = struct.Struct(hfmt)
+        self._vstruct = struct.Struct(vfmt)
+        self._consts = tuple(template[i] for i in range(len(template)) if i not in slot_set)
+        self._convs = [(n, conv) for n, (_, conv) in enumerate(self.slots) if conv is not None]
 
     def unpack(self, data: bytes, offset: int = 0) -> Optional[List[Any]]:
         """The values, if ``data[offset:]`` starts with exactly this layout's attribute headers, else None.
@@ -311,12 +321,12 @@ class FixedLayout:
         Lets a caller take a fast path on the layout the kernel always sends
         and fall back to ``Schema.parse`` for anything else.
         """
-        if len(data) - offset < self.struct.size:
+        if len(data) - offset < self.struct.size or self._hstruct.unpack_from(data, offset) != self._consts:
             return None
-        raw = self.struct.unpack_from(data, offset)
-        if [raw[i] for i in self._const_idx] != self._consts:
-            return None
-        return [conv(raw[i]) if conv is not None else raw[i] for i, conv in self.slots]
+        values = list(self._vstruct.unpack_from(data, offset))
+        for n, conv in self._convs:
+            values[n] = conv(values[n])
+        return values
 
     def pack(self, *values: Any) -> bytes:
         args = list(self.template)

@@ -188,7 +188,6 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa: E402
     IpvsClient,
     IpvsError,
-    Plan,
     apply_plan_to_model,
     plan_table,
     render_service_rules,
@@ -271,7 +270,7 @@ def main() -> None:
                 client.apply(plan)
     except IpvsError as exc:
         module.fail_json(msg=str(exc))
-    after = apply_plan_to_model(current, plan if isinstance(plan, Plan) else Plan())
+    after = apply_plan_to_model(current, plan)
     now = after.get(svc.key)
     before = current.get(svc.key)
     result = {

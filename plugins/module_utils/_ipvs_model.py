@@ -248,7 +248,7 @@ def parse_address(value: Any, where: str) -> Tuple[int, str]:
 
 
 def _int(value: Any, where: str, name: str, lo: int, hi: int) -> int:
-    if type(value) is int and lo <= value <= hi:  # the common case, cheaply
+    if value.__class__ is int and lo <= value <= hi:  # the common case, cheaply (bool is not int here)
         return value
     if isinstance(value, bool):
         raise IpvsValidationError(f"{where}: {name} must be an integer, got {value!r}")

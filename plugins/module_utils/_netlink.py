@@ -309,11 +309,11 @@ class FixedLayout:
             size = struct.calcsize("=" + part)
             hfmt += part if part == "HH" else "%dx" % size
             vfmt += "4x" if part == "HH" else code
-        slot_set = {i for i, _ in self.slots}
+        slot_set = {slot[0] for slot in self.slots}
         self._hstruct = struct.Struct(hfmt)
         self._vstruct = struct.Struct(vfmt)
         self._consts = tuple(template[i] for i in range(len(template)) if i not in slot_set)
-        self._convs = [(n, conv) for n, (_, conv) in enumerate(self.slots) if conv is not None]
+        self._convs = [(n, slot[1]) for n, slot in enumerate(self.slots) if slot[1] is not None]
 
     def unpack(self, data: bytes, offset: int = 0) -> Optional[List[Any]]:
         """The values, if ``data[offset:]`` starts with exactly this layout's attribute headers, else None.

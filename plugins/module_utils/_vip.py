@@ -85,10 +85,10 @@ class Step:
             return f"create {self.kind} link {self.interface}"
         if self.op == "up":
             return f"set {self.interface} up"
+        if self.vip is None:
+            raise ValueError(f"step {self.op} without a VIP")
         if self.op == "delete":
-            assert self.vip is not None
             return f"delete {self.vip.address}/{self.prefix} from {self.interface}"
-        assert self.vip is not None
         return f"add {self.vip.cidr} to {self.interface}"
 
 
@@ -333,8 +333,3 @@ def diff_text(lines: Sequence[str]) -> str:
 
 def summarize(steps: Sequence[Step]) -> List[str]:
     return [s.describe() for s in steps]
-
-
-def split_cidr(line: str) -> Tuple[str, int]:
-    addr, _, prefix = line.split()[0].partition("/")
-    return addr, int(prefix)

@@ -26,7 +26,7 @@ description:
     created its interfaces.
   - Values are validated before anything is written; out-of-range values are refused.
 author:
-  - lvs.cluster contributors
+  - lvs.cluster contributors (@lvs-cluster)
 options:
   arp_ignore:
     description:

@@ -29,7 +29,7 @@ description:
     at that point, such as C(tunl0). Files are written atomically and only when their content changes."
   - Pair it with M(lvs.cluster.arp_sysctl) on real servers (C(arp_ignore=1), C(arp_announce=2)).
 author:
-  - lvs.cluster contributors
+  - lvs.cluster contributors (@lvs-cluster)
 options:
   vips:
     description:
@@ -246,11 +246,11 @@ def execute(module: AnsibleModule, rtnl: Rtnl, req: Request, plan: Plan) -> None
             raise VipError(f"interface {step.interface} did not appear")
         if step.op == "up":
             rtnl.set_up(link.index)
+        elif step.vip is None:
+            raise VipError(f"internal error: step {step.op} without a VIP")
         elif step.op == "delete":
-            assert step.vip is not None and step.prefix is not None
-            rtnl.del_address(step.vip.address, step.prefix, link.index)
+            rtnl.del_address(step.vip.address, step.prefix or step.vip.prefix, link.index)
         elif step.op == "add":
-            assert step.vip is not None
             label = req.label if step.vip.version == 4 else None
             scope = SCOPES[req.scope] if step.vip.version == 4 else 0
             rtnl.add_address(step.vip.address, step.vip.prefix, link.index, scope, label, step.flags)

@@ -46,7 +46,7 @@ def test_ipv4_address_request_round_trip() -> None:
     assert parsed.label == "lo:0"
     assert parsed.cidr == "192.0.2.100/32"
     assert parsed.scope_name == "host"
-    ids = [atype for atype, _ in iter_attrs(payload, IFADDRMSG.size)]
+    ids = [atype for atype, _payload in iter_attrs(payload, IFADDRMSG.size)]
     assert ids == [2, 1, 3]  # IFA_LOCAL, IFA_ADDRESS, IFA_LABEL
 
 

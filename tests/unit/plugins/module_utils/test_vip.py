@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -37,7 +37,7 @@ LINKS = [LO, ETH1]
 
 
 def addr(text: str, index: int, label: str | None = None, scope: int = 0) -> Address:
-    a, _, p = text.partition("/")
+    a, _sep, p = text.partition("/")
     ip = ipaddress.ip_address(a)
     return Address(socket.AF_INET if ip.version == 4 else socket.AF_INET6, int(p), 0x80, scope, index, ip, label)
 
@@ -49,7 +49,9 @@ def no_v6_disabled(name: str) -> bool:
     return False
 
 
-def plan(links: List[Link] = LINKS, addresses: List[Address] = BASE, **kw: Any) -> Plan:
+def plan(links: Optional[List[Link]] = None, addresses: Optional[List[Address]] = None, **kw: Any) -> Plan:
+    links = LINKS if links is None else links
+    addresses = BASE if addresses is None else addresses
     kw.setdefault("interface", "lo")
     v6off = kw.pop("v6off", no_v6_disabled)
     return plan_vips(build_request(**kw), links, addresses, v6off)

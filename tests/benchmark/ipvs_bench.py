@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,9 +67,11 @@ def guest_time(lab: LabHandle, cmd: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def copy(lab: LabHandle, src: Path, dest: str) -> None:
-    res = lab.module("director", "ansible.builtin.copy", {"src": str(src), "dest": dest, "mode": "0644"})
-    assert not res.get("failed"), res
+def upload(lab: LabHandle, local_dir: Path, guest_dir: str) -> None:
+    """Copy a directory tree into the guest (tar over the lab's SSH)."""
+    tar = subprocess.run(["tar", "czf", "-", "-C", str(local_dir), "."], capture_output=True, check=True).stdout
+    cmd = [sys.executable, str(REPO / "tests" / "lab" / "lab.py"), "--lab", lab.name, "ssh", "director", "--"]
+    subprocess.run([*cmd, f"mkdir -p {guest_dir} && tar xzf - -C {guest_dir}"], input=tar, check=True)
 
 
 def main() -> None:
@@ -90,19 +93,17 @@ def main() -> None:
     (work / "vars.json").write_text(json.dumps({"bench_services": items}))
     (work / "play.yml").write_text(
         "- hosts: director\n  gather_facts: false\n  tasks:\n"
-        "    - lvs.cluster.ipvs_table: {services: '{{ bench_services }}'}\n      register: r\n"
-        f"    - ansible.builtin.copy: {{content: '{{{{ r.changed }}}}', dest: {GUEST_DIR}/changed}}\n"
+        "    - lvs.cluster.ipvs_table: {services: '{{ bench_services }}'}\n"
     )
     pkg = work / "guest" / "ansible_collections" / "lvs" / "cluster" / "plugins" / "module_utils"
     pkg.mkdir(parents=True)
     for name in ("_netlink.py", "_ipvs.py", "_ipvs_model.py"):
         shutil.copy(REPO / "plugins" / "module_utils" / name, pkg / name)
     shutil.copy(REPO / "tests" / "benchmark" / "ipvs_bench_guest.py", work / "guest" / "bench.py")
-    lab.ssh("director", f"rm -rf {GUEST_DIR} && mkdir -p {GUEST_DIR} && modprobe ip_vs && ipvsadm -C")
-    res = lab.module("director", "ansible.builtin.copy", {"src": str(work / "guest") + "/", "dest": GUEST_DIR + "/"})
-    assert not res.get("failed"), res
-    copy(lab, work / "table.json", GUEST_DIR + "/table.json")
-    copy(lab, work / "rules", GUEST_DIR + "/rules")
+    lab.ssh("director", f"rm -rf {GUEST_DIR} && modprobe ip_vs && ipvsadm -C")
+    shutil.copy(work / "table.json", work / "guest" / "table.json")
+    shutil.copy(work / "rules", work / "guest" / "rules")
+    upload(lab, work / "guest", GUEST_DIR)
 
     results: Dict[str, Any] = {"rules": nrules, "args_kb": (work / "vars.json").stat().st_size // 1024}
     direct = f"python3 {GUEST_DIR}/bench.py {GUEST_DIR}/table.json"
@@ -119,7 +120,7 @@ def main() -> None:
         proc = lab.playbook(work / "play.yml", args=["-e", "@%s" % (work / "vars.json")])
         wall = time.perf_counter() - t0
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-        changed = lab.ssh("director", f"cat {GUEST_DIR}/changed").stdout.strip()
+        changed = "changed=1" in proc.stdout
         return {"wall": wall, "changed": changed}
 
     # ipvsadm-restore
@@ -147,8 +148,9 @@ def main() -> None:
     # one ipvsadm process per rule, sample then extrapolate
     lab.ssh("director", "ipvsadm -C")
     sample = rules.splitlines()[: args.per_rule_sample]
-    (work / "per_rule.sh").write_text("".join(f"ipvsadm {line}\n" for line in sample))
-    copy(lab, work / "per_rule.sh", GUEST_DIR + "/per_rule.sh")
+    (work / "per_rule").mkdir()
+    (work / "per_rule" / "per_rule.sh").write_text("".join(f"ipvsadm {line}\n" for line in sample))
+    upload(lab, work / "per_rule", GUEST_DIR)
     per = guest_time(lab, f"sh {GUEST_DIR}/per_rule.sh")
     results["per_rule_sample"] = {"rules": len(sample), "seconds": per, "extrapolated": per / len(sample) * nrules}
     lab.ssh("director", "ipvsadm -C")

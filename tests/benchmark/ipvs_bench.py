@@ -63,7 +63,7 @@ def make_table(services: int, servers: int) -> List[Dict[str, Any]]:
 
 def guest_time(lab: LabHandle, cmd: str) -> float:
     """Wall time of ``cmd`` measured inside the guest (excludes SSH)."""
-    out = lab.ssh("director", f's=$(date +%s.%N); {cmd} >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc')
+    out = lab.ssh("director", f's=$EPOCHREALTIME; {cmd} >/dev/null; e=$EPOCHREALTIME; awk "BEGIN {{print $e - $s}}"')
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -109,7 +109,7 @@ def main() -> None:
     direct = f"python3 {GUEST_DIR}/bench.py {GUEST_DIR}/table.json"
 
     def direct_run() -> Dict[str, Any]:
-        out = lab.ssh("director", f's=$(date +%s.%N); {direct}; e=$(date +%s.%N); echo "$e - $s" | bc').stdout
+        out = lab.ssh("director", f's=$EPOCHREALTIME; {direct}; e=$EPOCHREALTIME; awk "BEGIN {{print $e - $s}}"').stdout
         lines = out.strip().splitlines()
         data: Dict[str, Any] = json.loads(lines[-2])
         data["process"] = float(lines[-1])

@@ -68,6 +68,8 @@ def test_four_steps_and_reboot_persistence(lab: LabHandle) -> None:
         "net.ipv4.conf.tunl0.arp_ignore",
     ]
     try:
+        for args in (lo, tun):  # clean start, whatever an earlier test left
+            lab.module(host, VIP, {"vips": args["vips"], "interface": args["interface"], "state": "absent"})
         lab.ssh(host, RESET_SYSCTL + "; ip link del lvs0 2>/dev/null; modprobe -r ipip 2>/dev/null; true")
         results = lab.four_steps(host, ARP, arp)
         assert results[0]["previous"]["net.ipv4.conf.tunl0.rp_filter"] is None  # tunl0 did not exist
@@ -175,6 +177,7 @@ def test_dr_end_to_end(lab: LabHandle) -> None:
         assert not res.get("failed"), res
         director_rule(lab, vip, "-g")
         for rs in ("rs1", "rs2"):
+            lab.ssh(rs, RESET_SYSCTL)  # start from the kernel defaults: the real servers answer ARP
             res = lab.module(rs, VIP, {"vips": [vip], "interface": "lo", "label": "lo:0", "role": "realserver"})
             assert not res.get("failed"), res
             start_nginx(lab, rs)

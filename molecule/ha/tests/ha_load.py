@@ -1,0 +1,148 @@
+"""Bounded request loop from the client (the lab namespace) through the VIP, and the lab verbs.
+
+Every request is a new ``curl --max-time 1`` started every 1/rate s in the background, so a
+hanging request never slows the loop down; each one logs ``<epoch> ok <server>`` or
+``<epoch> FAIL <curl rc>`` (the epoch is the request's start time).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+VIP = "192.0.2.100"
+URL = "http://%s/whoami" % VIP
+
+
+def lab_name() -> str:
+    return "mol-" + os.environ.get("MOLECULE_SCENARIO_NAME", "ha")
+
+
+def project() -> str:
+    return os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+
+
+def lab(*args: str, timeout: int = 600) -> str:
+    """tests/lab/lab.py --lab mol-<scenario> ARGS..."""
+    res = subprocess.run(
+        ["python3", os.path.join(project(), "tests/lab/lab.py"), "--lab", lab_name()] + list(args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert res.returncode == 0, "lab.py %s: rc=%d %s %s" % (args, res.returncode, res.stdout, res.stderr)
+    return res.stdout
+
+
+def ssh(host: str, cmd: str, timeout: int = 120) -> str:
+    return lab("ssh", host, "--", cmd, timeout=timeout)
+
+
+def holds_vip(host: str) -> bool:
+    try:
+        return ("inet %s/" % VIP) in ssh(host, "ip -4 -o addr show dev eth1", timeout=30)
+    except (AssertionError, subprocess.TimeoutExpired):
+        return False
+
+
+def wait_for(pred, timeout: float, step: float = 1.0) -> float:
+    """Poll pred() until true; return the seconds it took (fail after timeout)."""
+    start = time.time()
+    while time.time() - start < timeout:
+        if pred():
+            return time.time() - start
+        time.sleep(step)
+    raise AssertionError("condition not met within %.0f s" % timeout)
+
+
+@dataclass
+class Result:
+    """Outcome of one load run."""
+
+    requests: List[Tuple[float, bool, str]] = field(default_factory=list)
+
+    @property
+    def failures(self) -> List[float]:
+        return [t for t, ok, _ in self.requests if not ok]
+
+    def failed_between(self, start: float, end: float) -> int:
+        return len([t for t in self.failures if start <= t < end])
+
+    def served_by(self, server: str, after: float = 0.0) -> int:
+        return len([1 for t, ok, who in self.requests if ok and who == server and t >= after])
+
+    def gap(self) -> float:
+        """Seconds from the first to the last failed request (0 without failures)."""
+        f = self.failures
+        return (max(f) - min(f) + 0.1) if f else 0.0
+
+    def summary(self) -> str:
+        return "%d requests, %d failed" % (len(self.requests), len(self.failures))
+
+
+class Load:
+    """A bounded request loop (rate requests/s for duration s) in the lab namespace."""
+
+    def __init__(self, duration: int, rate: int = 10, log: Optional[str] = None) -> None:
+        self.duration = duration
+        self.rate = rate
+        eph = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")
+        self.log = log or os.path.join(eph, "ha-load-%d.log" % int(time.time() * 1000))
+        self.proc: Optional[subprocess.Popen] = None
+        self.started = 0.0
+
+    def start(self) -> "Load":
+        count = self.duration * self.rate
+        script = (
+            "for i in $(seq %d); do "
+            "( t=$(date +%%s.%%N); if o=$(curl -s --max-time 1 %s); then echo \"$t ok $o\"; "
+            "else echo \"$t FAIL $?\"; fi ) & sleep %s; done; wait"
+        ) % (count, URL, 1.0 / self.rate)
+        with open(self.log, "w", encoding="utf-8") as out:
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", "lvslab-" + lab_name(), "bash", "-c", script],
+                stdout=out,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.started = time.time()
+        return self
+
+    def wait(self) -> Result:
+        assert self.proc is not None
+        try:
+            self.proc.wait(timeout=self.duration * 3 + 60)
+        except subprocess.TimeoutExpired:
+            self.stop()
+        return self.result()
+
+    def stop(self) -> None:
+        """Stop the loop by its PID (its process group: the loop and its curls)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+    def result(self) -> Result:
+        res = Result()
+        with open(self.log, encoding="utf-8") as fh:
+            for line in fh:
+                m = re.match(r"^(\d+\.\d+) (ok|FAIL) ?(.*)$", line.strip())
+                if m:
+                    res.requests.append((float(m.group(1)), m.group(2) == "ok", m.group(3).strip()))
+        res.requests.sort()
+        return res
+
+
+def report(title: str, text: str) -> None:
+    """Print a measured number (pytest -s) and keep it in the ephemeral directory."""
+    line = "HA-MEASURE %s: %s" % (title, text)
+    print("\n" + line)
+    eph = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")
+    with open(os.path.join(eph, "ha-measurements.txt"), "a", encoding="utf-8") as fh:
+        fh.write(time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime()) + line + "\n")

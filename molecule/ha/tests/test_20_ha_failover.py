@@ -1,0 +1,150 @@
+"""Failures under load (10 requests/s, curl --max-time 1, from the client through the VIP).
+
+Run once (no testinfra host): a dead web server, the MASTER director powered off and back,
+and a drain/undrain of a real server with playbooks/drain.yml and playbooks/undrain.yml.
+Every measured number is printed (HA-MEASURE lines) and appended to
+<ephemeral>/ha-measurements.txt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+
+from ha_load import Load, holds_vip, lab, report, ssh, wait_for
+
+# delay_loop 2 + retry 1 x (connect_timeout 1 + delay_before_retry 1) in molecule.yml, plus slack.
+CHECK_BOUND = 2 + 1 * (1 + 1) + 3
+
+
+def rs_in_table(director: str, address: str) -> bool:
+    return re.search(r"-> %s:80\s" % re.escape(address), ssh(director, "ipvsadm -Ln")) is not None
+
+
+def weight_of(director: str, address: str) -> int:
+    m = re.search(r"-> %s:80\s+\w+\s+(\d+)\s" % re.escape(address), ssh(director, "ipvsadm -Ln"))
+    assert m, "%s not in the table of %s" % (address, director)
+    return int(m.group(1))
+
+
+def playbook(name: str, *args: str) -> float:
+    """Run playbooks/<name> against the molecule inventory; return its duration."""
+    eph = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+    start = time.time()
+    res = subprocess.run(
+        ["ansible-playbook", "-i", os.path.join(eph, "inventory"),
+         os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", name)] + list(args),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    print(res.stdout[-1500:])
+    return time.time() - start
+
+
+def test_baseline_no_failures() -> None:
+    assert holds_vip("director1") and not holds_vip("director2")
+    res = Load(10).start().wait()
+    report("baseline", res.summary())
+    assert len(res.requests) == 100
+    assert not res.failures, res.failures
+    assert res.served_by("rs1") and res.served_by("rs2")
+
+
+def test_dead_web_server_leaves_the_pool() -> None:
+    load = Load(30).start()
+    time.sleep(5)
+    t_stop = time.time()
+    ssh("rs1", "systemctl stop nginx")
+    left = wait_for(lambda: not rs_in_table("director1", "192.0.2.11"), timeout=60, step=0.5)
+    res = load.wait()
+    bound = t_stop + CHECK_BOUND
+    report(
+        "web server stopped on rs1",
+        "%s; out of the pool of director1 after %.1f s; %d failed before the check fired, "
+        "%d failed later than %d s after the stop; last failure %.1f s after the stop"
+        % (res.summary(), left, res.failed_between(0, bound), res.failed_between(bound, 1e12), CHECK_BOUND,
+           (max(res.failures) - t_stop) if res.failures else 0.0),
+    )
+    assert res.failed_between(bound, 1e12) == 0
+    assert not rs_in_table("director2", "192.0.2.11"), "the BACKUP checks too"
+    ssh("rs1", "systemctl start nginx")
+    back = wait_for(lambda: rs_in_table("director1", "192.0.2.11"), timeout=60, step=0.5)
+    report("web server started on rs1", "back in the pool after %.1f s" % back)
+    res = Load(5).start().wait()
+    assert not res.failures and res.served_by("rs1")
+
+
+def test_master_director_powered_off() -> None:
+    assert holds_vip("director1")
+    load = Load(60).start()
+    time.sleep(10)
+    t_kill = time.time()
+    lab("stop", "director1")
+    took_over = wait_for(lambda: holds_vip("director2"), timeout=60, step=0.5)
+    res = load.wait()
+    after = [t for t in res.failures if t >= t_kill + 10]
+    report(
+        "MASTER director1 powered off",
+        "%s; director2 holds the VIP %.1f s after the stop (polled); failure gap %.1f s "
+        "(first failure %.1f s, last %.1f s after the stop); %d failures later than 10 s after the stop"
+        % (res.summary(), took_over, res.gap(),
+           (min(res.failures) - t_kill) if res.failures else 0.0,
+           (max(res.failures) - t_kill) if res.failures else 0.0, len(after)),
+    )
+    assert not after, after
+    assert res.gap() <= 6.0, "failover gap %.1f s" % res.gap()
+
+
+def test_master_director_comes_back() -> None:
+    load = Load(90).start()
+    time.sleep(3)
+    t_start = time.time()
+    lab("start", "director1")
+    booted = time.time() - t_start
+    back = wait_for(lambda: holds_vip("director1"), timeout=120, step=0.5) + booted
+    res = load.wait()
+    report(
+        "director1 back (preempt)",
+        "%s; booted to SSH in %.0f s, VIP back on director1 %.1f s after the start; failure gap %.1f s"
+        % (res.summary(), booted, back, res.gap()),
+    )
+    assert not holds_vip("director2")
+    assert res.gap() <= 6.0, res.failures
+    wait_for(lambda: rs_in_table("director1", "192.0.2.11") and rs_in_table("director1", "192.0.2.12"), 60)
+
+
+def test_drain_and_undrain_under_load() -> None:
+    load = Load(60).start()
+    time.sleep(5)
+    took = playbook("drain.yml", "--limit", "rs1", "-e", "drain_timeout=40")
+    t_drained = time.time()
+    weights = {d: weight_of(d, "192.0.2.11") for d in ("director1", "director2")}
+    res = load.wait()
+    report(
+        "drain rs1 under load",
+        "%s; drain.yml took %.0f s; rs1 weight after drain %s; rs1 answers after the drain: %d"
+        % (res.summary(), took, weights, res.served_by("rs1", after=t_drained + 1)),
+    )
+    assert weights == {"director1": 0, "director2": 0}
+    assert not res.failures, res.failures
+    assert res.served_by("rs1", after=t_drained + 1) == 0
+
+    load = Load(30).start()
+    time.sleep(5)
+    playbook("undrain.yml", "--limit", "rs1")
+    t_back = time.time()
+    res = load.wait()
+    weights = {d: weight_of(d, "192.0.2.11") for d in ("director1", "director2")}
+    report(
+        "undrain rs1 under load",
+        "%s; rs1 weight %s; rs1 answers after the undrain: %d"
+        % (res.summary(), weights, res.served_by("rs1", after=t_back)),
+    )
+    assert weights == {"director1": 1, "director2": 1}
+    assert not res.failures, res.failures
+    assert res.served_by("rs1", after=t_back) > 0

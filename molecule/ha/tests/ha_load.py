@@ -96,6 +96,7 @@ class Load:
         self.log = log or os.path.join(eph, "ha-load-%d.log" % int(time.time() * 1000))
         self.proc: Optional[subprocess.Popen] = None
         self.started = 0.0
+        self.stopped = 0.0
 
     def start(self) -> "Load":
         count = self.duration * self.rate
@@ -125,6 +126,7 @@ class Load:
     def stop(self) -> None:
         """Stop the loop by its PID (its process group: the loop and its curls)."""
         if self.proc is not None and self.proc.poll() is None:
+            self.stopped = time.time()
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=30)
 
@@ -133,7 +135,8 @@ class Load:
         with open(self.log, encoding="utf-8") as fh:
             for line in fh:
                 m = re.match(r"^(\d+\.\d+) (ok|FAIL) ?(.*)$", line.strip())
-                if m:
+                # Requests still running when the loop was stopped are not counted.
+                if m and not (self.stopped and float(m.group(1)) > self.stopped - 1.5):
                     res.requests.append((float(m.group(1)), m.group(2) == "ok", m.group(3).strip()))
         res.requests.sort()
         return res

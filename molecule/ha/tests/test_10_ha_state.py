@@ -60,7 +60,7 @@ def test_table_from_the_cluster_model(director) -> None:
 
 def test_sync_daemon_runs(director) -> None:
     out = director.check_output("ipvsadm -L --daemon")
-    assert re.search(r"(master|backup) sync daemon \(mcast=eth1, syncid=51\)", out), out
+    assert re.search(r"(master|backup) sync daemon \(mcast=eth1, syncid=51[,)]", out), out
 
 
 def test_expire_quiescent_template(director) -> None:

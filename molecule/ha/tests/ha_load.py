@@ -98,12 +98,12 @@ class Load:
         self.started = 0.0
         self.stopped = 0.0
 
-    def start(self) -> "Load":
+    def start(self) -> Load:
         count = self.duration * self.rate
         script = (
             "for i in $(seq %d); do "
-            "( t=$(date +%%s.%%N); if o=$(curl -s --max-time 1 %s); then echo \"$t ok $o\"; "
-            "else echo \"$t FAIL $?\"; fi ) & sleep %s; done; wait"
+            '( t=$(date +%%s.%%N); if o=$(curl -s --max-time 1 %s); then echo "$t ok $o"; '
+            'else echo "$t FAIL $?"; fi ) & sleep %s; done; wait'
         ) % (count, URL, 1.0 / self.rate)
         with open(self.log, "w", encoding="utf-8") as out:
             self.proc = subprocess.Popen(

@@ -40,8 +40,15 @@ def playbook(name: str, *args: str) -> float:
     eph = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
     start = time.time()
     res = subprocess.run(
-        ["ansible-playbook", "-i", os.path.join(eph, "inventory"), "-i", lab_inventory(),
-         os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", name)] + list(args),
+        [
+            "ansible-playbook",
+            "-i",
+            os.path.join(eph, "inventory"),
+            "-i",
+            lab_inventory(),
+            os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", name),
+        ]
+        + list(args),
         capture_output=True,
         text=True,
         timeout=900,
@@ -79,8 +86,14 @@ def test_dead_web_server_leaves_the_pool() -> None:
         "%s; failed requests from the first to the last: %.1f s (check bound %d s); "
         "first failure %.1f s after the stop command returned; out of director1's table (polled over ssh) "
         "%.1f s after it; 0 failures expected after the check fired: %d"
-        % (res.summary(), res.gap(), CHECK_BOUND, first - t_stopped, left,
-           res.failed_between(first + CHECK_BOUND, 1e12)),
+        % (
+            res.summary(),
+            res.gap(),
+            CHECK_BOUND,
+            first - t_stopped,
+            left,
+            res.failed_between(first + CHECK_BOUND, 1e12),
+        ),
     )
     assert res.failed_between(first + CHECK_BOUND, 1e12) == 0
     assert not rs_in_table("director2", "192.0.2.11"), "the BACKUP checks too"
@@ -103,9 +116,14 @@ def test_master_director_powered_off() -> None:
         "MASTER director1 powered off",
         "%s; director2 holds the VIP %.1f s after the stop (polled); failure gap %.1f s "
         "(first failure %.1f s, last %.1f s after the stop); %d failures later than 10 s after the stop"
-        % (res.summary(), took_over, res.gap(),
-           (min(res.failures) - t_kill) if res.failures else 0.0,
-           (max(res.failures) - t_kill) if res.failures else 0.0, len(after)),
+        % (
+            res.summary(),
+            took_over,
+            res.gap(),
+            (min(res.failures) - t_kill) if res.failures else 0.0,
+            (max(res.failures) - t_kill) if res.failures else 0.0,
+            len(after),
+        ),
     )
     assert not after, after
     assert res.gap() <= 6.0, "failover gap %.1f s" % res.gap()
@@ -145,8 +163,13 @@ def test_drain_and_undrain_under_load() -> None:
     report(
         "drain rs1 under load",
         "%s; drain.yml took %.0f s; rs1 weight after drain %s; rs1 answers after the drain: %d (of %d)"
-        % (res.summary(), took, weights, res.served_by("rs1", after=t_drained),
-           len([1 for t, _, _ in res.requests if t >= t_drained])),
+        % (
+            res.summary(),
+            took,
+            weights,
+            res.served_by("rs1", after=t_drained),
+            len([1 for t, _, _ in res.requests if t >= t_drained]),
+        ),
     )
     assert weights == {"director1": 0, "director2": 0}
     assert not res.failures, res.failures

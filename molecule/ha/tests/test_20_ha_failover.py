@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import time
 
 from ha_load import Load, holds_vip, lab, lab_name, report, ssh, wait_for
@@ -27,6 +28,10 @@ def weight_of(director: str, address: str) -> int:
     m = re.search(r"-> %s:80\s+\w+\s+(\d+)\s" % re.escape(address), ssh(director, "ipvsadm -Ln"))
     assert m, "%s not in the table of %s" % (address, director)
     return int(m.group(1))
+
+
+def project_dir() -> str:
+    return os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 
 
 def lab_inventory() -> str:
@@ -57,6 +62,59 @@ def playbook(name: str, *args: str) -> float:
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     print(res.stdout[-1500:])
     return time.time() - start
+
+
+def test_template_variants_pass_keepalived_config_test(tmp_path) -> None:
+    """Options the lab cluster does not use render to a config keepalived 2.2 accepts."""
+    dest = tmp_path / "keepalived.conf"
+    res = subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            "localhost,",
+            "-e",
+            "render_dest=%s" % dest,
+            "-e",
+            "ansible_python_interpreter=%s" % sys.executable,
+            os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule", "ha", "render-variants.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    conf = dest.read_text(encoding="utf-8")
+    for needle in (
+        "lvs_method TUN type gue port 6080",
+        "MISC_CHECK",
+        "misc_dynamic",
+        "sorry_server 198.51.100.50 443",
+        "virtual_server fwmark 7",
+        "connect_port 8080",
+        "virtual_ipaddress_excluded",
+        "nopreempt",
+    ):
+        assert needle in conf, needle
+    out = subprocess.run(
+        [
+            "python3",
+            os.path.join(project_dir(), "tests/lab/lab.py"),
+            "--lab",
+            lab_name(),
+            "ssh",
+            "director2",
+            "--",
+            "cat > /root/variant.conf; keepalived --config-test -f /root/variant.conf; echo rc=$?;"
+            " rm -f /root/variant.conf",
+        ],
+        input=conf,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "rc=0" in out.stdout, out.stdout + out.stderr
 
 
 def test_baseline_no_failures() -> None:

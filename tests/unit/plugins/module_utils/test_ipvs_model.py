@@ -91,7 +91,7 @@ def test_duplicate_after_normalisation() -> None:
 def test_defaults_and_port_inheritance() -> None:
     s = service_from_spec(svc(real_servers=[{"address": "192.0.2.11"}]), "x")
     assert s.scheduler == "wlc" and s.flags == 0 and s.netmask == 0xFFFFFFFF
-    dest = s.dests[("192.0.2.11", 80)]  # type: ignore[index]
+    dest = s.dests[("192.0.2.11", 80)]
     assert (dest.forward, dest.weight, dest.port) == ("route", 1, 80)
 
 

@@ -16,6 +16,9 @@ description:
 version_added: 0.1.0
 author:
   - lvs.cluster contributors (@lvs-cluster)
+extends_documentation_fragment:
+  - lvs.cluster.ipvs
+  - lvs.cluster.ipvs.changes
 options:
   timeout_tcp:
     description: TCP established timeout in seconds (1 or more).
@@ -65,19 +68,7 @@ options:
   purge_sync_daemons:
     description: Stop running sync daemons whose role is not in O(sync_daemons).
     type: bool
-    default: false
-  modprobe:
-    description: Run C(modprobe ip_vs) when the IPVS netlink family is missing.
-    type: bool
-    default: true
-attributes:
-  check_mode:
-    description: Can run in check mode and return the changes it would make without making them.
-    support: full
-  diff_mode:
-    description: Returns the state before and after in diff mode.
-    support: full
-"""
+    default: false"""
 
 EXAMPLES = r"""
 - name: Timeouts and a master sync daemon

@@ -17,23 +17,17 @@ description:
 version_added: 0.1.0
 author:
   - lvs.cluster contributors (@lvs-cluster)
+extends_documentation_fragment:
+  - lvs.cluster.ipvs
 options:
   stats:
     description: Include per-service and per-real-server statistics (64-bit counters and rates).
     type: bool
     default: true
-  modprobe:
-    description: Run C(modprobe ip_vs) when the IPVS netlink family is missing.
-    type: bool
-    default: true
 attributes:
-  check_mode:
-    description: Can run in check mode and return the changes it would make without making them.
-    support: full
   diff_mode:
     description: Makes no changes, so has no diff.
-    support: none
-"""
+    support: none"""
 
 EXAMPLES = r"""
 - name: Read the IPVS table

@@ -19,6 +19,9 @@ description:
 version_added: 0.1.0
 author:
   - lvs.cluster contributors (@lvs-cluster)
+extends_documentation_fragment:
+  - lvs.cluster.ipvs
+  - lvs.cluster.ipvs.changes
 options:
   state:
     description: Whether the real server exists.
@@ -72,19 +75,7 @@ options:
   tun_csum:
     description: Tunnel checksum mode (gue and gre; remcsum gue only).
     type: str
-    choices: [none, csum, remcsum]
-  modprobe:
-    description: Run C(modprobe ip_vs) when the IPVS netlink family is missing.
-    type: bool
-    default: true
-attributes:
-  check_mode:
-    description: Can run in check mode and return the changes it would make without making them.
-    support: full
-  diff_mode:
-    description: Returns the state before and after in diff mode.
-    support: full
-"""
+    choices: [none, csum, remcsum]"""
 
 EXAMPLES = r"""
 - name: Add a NAT real server with port mapping

@@ -18,23 +18,14 @@ description:
 version_added: 0.1.0
 author:
   - lvs.cluster contributors (@lvs-cluster)
+extends_documentation_fragment:
+  - lvs.cluster.ipvs
+  - lvs.cluster.ipvs.changes
 options:
   path:
     description: File to write.
     type: path
-    default: /etc/ipvsadm.rules
-  modprobe:
-    description: Run C(modprobe ip_vs) when the IPVS netlink family is missing.
-    type: bool
-    default: true
-attributes:
-  check_mode:
-    description: Can run in check mode and return the changes it would make without making them.
-    support: full
-  diff_mode:
-    description: Returns the state before and after in diff mode.
-    support: full
-"""
+    default: /etc/ipvsadm.rules"""
 
 EXAMPLES = r"""
 - name: Persist the live table for ipvsadm-restore

@@ -19,6 +19,9 @@ description:
 version_added: 0.1.0
 author:
   - lvs.cluster contributors (@lvs-cluster)
+extends_documentation_fragment:
+  - lvs.cluster.ipvs
+  - lvs.cluster.ipvs.changes
 options:
   state:
     description: Whether the service exists.
@@ -122,17 +125,6 @@ options:
     description: Remove real servers of the service that are not in O(real_servers).
     type: bool
     default: false
-  modprobe:
-    description: Run C(modprobe ip_vs) when the IPVS netlink family is missing.
-    type: bool
-    default: true
-attributes:
-  check_mode:
-    description: Can run in check mode and return the changes it would make without making them.
-    support: full
-  diff_mode:
-    description: Returns the state before and after in diff mode.
-    support: full
 notes:
   - The diff shows the service in C(ipvsadm-save -n) format before and after.
 """

@@ -19,6 +19,9 @@ description:
 version_added: 0.1.0
 author:
   - lvs.cluster contributors (@lvs-cluster)
+extends_documentation_fragment:
+  - lvs.cluster.ipvs
+  - lvs.cluster.ipvs.changes
 options:
   services:
     description:
@@ -45,18 +48,6 @@ options:
         servers that are not listed. Services without C(real_servers) keep theirs.
     type: bool
     default: true
-  modprobe:
-    description:
-      - Run C(modprobe ip_vs) when the IPVS netlink family is missing.
-    type: bool
-    default: true
-attributes:
-  check_mode:
-    description: Can run in check mode and return the changes it would make without making them.
-    support: full
-  diff_mode:
-    description: Returns the state before and after in diff mode.
-    support: full
 notes:
   - The diff is the table before and after in C(ipvsadm-save -n) format.
 """

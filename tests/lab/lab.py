@@ -396,6 +396,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def accel_args() -> List[str]:
     accel = os.environ.get("LVS_LAB_ACCEL", "tcg")
     if accel == "kvm":
@@ -486,7 +495,9 @@ def launch(lab: Lab, host: Host) -> None:
     overlay = lab.dir / (host.name + ".qcow2")
     if not overlay.exists():
         run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(img.disk), str(overlay)])
-    host.ssh_port = free_port()
+    # a restarted guest keeps its port, so inventories written earlier stay valid
+    if not host.ssh_port or not port_free(host.ssh_port):
+        host.ssh_port = free_port()
     lab.save()
     run(qemu_cmd(lab, host, img))
     for nic, net in enumerate(host.nets, start=1):
@@ -540,9 +551,27 @@ def wait_ssh(lab: Lab, host: Host, timeout: float, not_boot: Optional[str] = Non
             raise LabError("%s: qemu (pid %d) exited" % (host.name, pid))
         bid = boot_id(lab, host)
         if bid and bid != not_boot:
+            wait_booted(lab, host, max(30.0, deadline - time.monotonic()))
             return bid
         time.sleep(2)
     raise LabError("%s: no SSH within %.0f s" % (host.name, timeout))
+
+
+def wait_booted(lab: Lab, host: Host, timeout: float) -> None:
+    """SSH answers before boot is over: wait until systemd's start-up jobs are done.
+
+    Units ordered after network-online.target (the collection's VIP unit, NFS
+    mounts) may still be running when sshd accepts the first connection; a
+    reboot test must look only after them. "degraded" counts as booted.
+    """
+    cmd = "timeout %d systemctl is-system-running --wait" % int(timeout)
+    try:
+        res = ssh(lab, host, cmd, timeout=timeout + 15, check=False)
+    except subprocess.TimeoutExpired:
+        res = None
+    state = res.stdout.strip() if res else "timeout"
+    if state not in ("running", "degraded"):
+        log("%s: boot not finished (%s) after %.0f s; going on" % (host.name, state or "?", timeout))
 
 
 def console_tail(lab: Lab, host: Host, lines: int = 60) -> str:

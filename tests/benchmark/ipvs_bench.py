@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """IPVS convergence benchmark in one lab VM (run on demand, not part of the suite).
 
 Measures, on the lab ``director`` (real IPVS kernel, TCG guest):
@@ -125,7 +124,7 @@ def main() -> None:
 
     # ipvsadm-restore
     lab.ssh("director", "ipvsadm -C")
-    results["restore_cold"] = min(guest_time(lab, f"ipvsadm-restore < {GUEST_DIR}/rules") for _ in range(1))
+    results["restore_cold"] = min(guest_time(lab, f"ipvsadm-restore < {GUEST_DIR}/rules") for _run in range(1))
     results["restore_save_equal"] = (
         lab.ssh("director", f"ipvsadm-save -n | cmp - {GUEST_DIR}/rules && echo same", check=False).stdout.strip()
         == "same"

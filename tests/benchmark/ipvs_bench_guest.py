@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Guest side of the IPVS benchmark: converge a table with the module_utils code directly.
 
 Usage: ipvs_bench_guest.py TABLE.json  (a list of services as ipvs_table takes them)

@@ -69,7 +69,7 @@ class Result:
 
     @property
     def failures(self) -> List[float]:
-        return [t for t, ok, _ in self.requests if not ok]
+        return [t for t, ok, _detail in self.requests if not ok]
 
     def failed_between(self, start: float, end: float) -> int:
         return len([t for t in self.failures if start <= t < end])

@@ -226,7 +226,7 @@ def test_drain_and_undrain_under_load() -> None:
             took,
             weights,
             res.served_by("rs1", after=t_drained),
-            len([1 for t, _, _ in res.requests if t >= t_drained]),
+            len([1 for t, _ok, _detail in res.requests if t >= t_drained]),
         ),
     )
     assert weights == {"director1": 0, "director2": 0}

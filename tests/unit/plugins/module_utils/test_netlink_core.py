@@ -28,7 +28,7 @@ OUTER = Schema("outer", [Attr(1, "port", "be16"), Attr(2, "inner", INNER), Attr(
 def test_pack_parse_roundtrip_and_alignment() -> None:
     data = OUTER.pack({"port": 80, "inner": {"a": 7, "b": "xy"}, "flag": True})
     assert data[:8] == struct.pack("=HH", 6, 1) + b"\x00\x50" + b"\0\0"
-    types = [t for t, _ in iter_attrs(data)]
+    types = [t for t, _payload in iter_attrs(data)]
     assert types == [1, 2 | NLA_F_NESTED, 3]
     assert OUTER.parse(data) == {"port": 80, "inner": {"a": 7, "b": "xy"}, "flag": True}
 

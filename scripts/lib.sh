@@ -6,7 +6,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${LVS_CACHE:-$HOME/.cache/lvs-cluster}"
 HOST_PACKAGES=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs iproute2 openssh-client rsync
-               iputils-ping arping curl ca-certificates git)
+               iputils-ping arping curl ca-certificates git shellcheck)
 
 say() { printf '\n=== %s\n' "$*" >&2; }
 

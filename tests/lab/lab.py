@@ -396,15 +396,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def accel_args() -> List[str]:
     accel = os.environ.get("LVS_LAB_ACCEL", "tcg")
     if accel == "kvm":
@@ -436,7 +427,6 @@ def qemu_cmd(lab: Lab, host: Host, img: Image) -> List[str]:
         "root=/dev/nvme0n1",
         "rw",
         "net.ifnames=0",
-        "quiet",
         "mitigations=off",
         "systemd.hostname=" + host.name,
         "ip=10.0.2.15:::255.255.255.0::eth0:none",
@@ -495,9 +485,7 @@ def launch(lab: Lab, host: Host) -> None:
     overlay = lab.dir / (host.name + ".qcow2")
     if not overlay.exists():
         run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(img.disk), str(overlay)])
-    # a restarted guest keeps its port, so inventories written earlier stay valid
-    if not host.ssh_port or not port_free(host.ssh_port):
-        host.ssh_port = free_port()
+    host.ssh_port = free_port()
     lab.save()
     run(qemu_cmd(lab, host, img))
     for nic, net in enumerate(host.nets, start=1):
@@ -583,7 +571,7 @@ def console_tail(lab: Lab, host: Host, lines: int = 60) -> str:
 
 
 def boot_timeout() -> float:
-    return float(os.environ.get("LVS_LAB_BOOT_TIMEOUT", "240"))
+    return float(os.environ.get("LVS_LAB_BOOT_TIMEOUT", "300"))
 
 
 def start_hosts(lab: Lab, hosts: List[Host]) -> None:

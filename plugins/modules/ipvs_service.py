@@ -185,21 +185,10 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa
     render_service_rules,
     service_from_spec,
 )
+from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import SERVICE_OPTIONS  # noqa: E402
 
-SERVICE_KEYS = (
-    "protocol",
-    "address",
-    "port",
-    "fwmark",
-    "family",
-    "scheduler",
-    "sched_flags",
-    "persistent",
-    "netmask",
-    "one_packet",
-    "pe",
-    "real_servers",
-)
+# every option the model knows but state, which this module handles itself
+SERVICE_KEYS = sorted(SERVICE_OPTIONS - {"state"})
 
 
 def main() -> None:

@@ -318,6 +318,12 @@ _DEST_KERNEL_LAYOUT = DEST_SCHEMA.layout(
     sizes={"addr": 16},
 )
 
+# Where the configurable fields (addr .. l_thresh, headers included) and addr_family sit in a
+# GET_DEST reply of that layout: the key under which IpvsClient.dests() caches decoded real servers.
+# The counters in between (active/inact/persist) are not part of it: the convergence path ignores them.
+_DEST_STATE_SLICE = slice(4, 4 + 20 + 8 * 8)
+_DEST_AF_SLICE = slice(4 + 20 + 8 * 11, 4 + 20 + 8 * 12)
+
 # Faster parsers for the convergence path: same ids, counters left out.
 _SERVICE_STATE_SCHEMA = SERVICE_SCHEMA.subset(
     ["af", "protocol", "addr", "port", "fwmark", "sched_name", "flags", "timeout", "netmask", "pe_name"]
@@ -559,6 +565,13 @@ class IpvsClient:
     def close(self) -> None:
         self.sock.close()
 
+    @property
+    def _seen_dests(self) -> Dict[int, Dict[bytes, Dest]]:
+        cache: Optional[Dict[int, Dict[bytes, Dest]]] = self.__dict__.get("_dest_cache")
+        if cache is None:
+            cache = self.__dict__["_dest_cache"] = {}
+        return cache
+
     def __enter__(self) -> IpvsClient:
         return self
 
@@ -587,11 +600,33 @@ class IpvsClient:
                 out.append(service_from_attrs(attrs))
         return out
 
-    def dests(self, svc: Service, stats: bool = False) -> Dict[DestKey, Dest]:
+    def dests(self, svc: Service, stats: bool = False, config_only: bool = False) -> Dict[DestKey, Dest]:
+        """The real servers of ``svc``.
+
+        ``config_only`` (the convergence path) leaves the counters at 0 and
+        decodes each distinct real-server state once per client: big tables
+        repeat the same real servers behind many services.  The ``Dest``
+        objects it returns are then shared and must not be modified.
+        """
         schema = CMD_SCHEMA if stats else _CMD_DEST_STATE
         out: Dict[DestKey, Dest] = {}
-        for data in self._request(CMD_GET_DEST, {"service": service_id_attrs(svc)}, dump=True):
-            fast = None if stats else fast_dest(data, svc.af)
+        try:
+            replies = self.sock.dump(CMD_GET_DEST, pack_service_id(svc), IPVS_GENL_VERSION)
+        except NetlinkError as exc:
+            raise IpvsApplyError(f"IPVS command {CMD_GET_DEST} failed: {exc}") from None
+        seen = self._seen_dests.setdefault(svc.af, {}) if config_only and not stats else None
+        for _cmd, data in replies:
+            if seen is not None:
+                state = data[_DEST_STATE_SLICE] + data[_DEST_AF_SLICE]
+                fast = seen.get(state)
+                if fast is None:
+                    fast = fast_dest(data, svc.af)
+                    if fast is not None:
+                        fast.active_conns = fast.inactive_conns = fast.persistent_conns = 0
+                        if len(seen) < 100000:
+                            seen[state] = fast
+            else:
+                fast = None if stats else fast_dest(data, svc.af)
             if fast is not None:
                 out[fast.key] = fast
                 continue
@@ -601,13 +636,18 @@ class IpvsClient:
                 out[dest.key] = dest
         return out
 
-    def table(self, stats: bool = False, only: Optional[Iterable[ServiceKey]] = None) -> Dict[ServiceKey, Service]:
-        """The live table; with ``only``, real servers are read for those services only."""
+    def table(
+        self, stats: bool = False, only: Optional[Iterable[ServiceKey]] = None, config_only: bool = False
+    ) -> Dict[ServiceKey, Service]:
+        """The live table; with ``only``, real servers are read for those services only.
+
+        ``config_only``: see ``dests``.
+        """
         wanted = None if only is None else set(only)
         table: Dict[ServiceKey, Service] = {}
         for svc in self.services(stats):
             if wanted is None or svc.key in wanted:
-                svc.dests = self.dests(svc, stats)
+                svc.dests = self.dests(svc, stats, config_only)
             table[svc.key] = svc
         return table
 

@@ -404,17 +404,31 @@ def service_from_spec(spec: Mapping[str, Any], where: str, with_dests: bool = Tr
         if not isinstance(rs, list):
             raise IpvsValidationError(f"{where}: real_servers must be a list")
         svc.dests = {}
+        # big tables repeat the same real servers behind many services: validate each distinct one once
+        context = (svc.af, svc.port, svc.protocol == "fwmark")
         for i, item in enumerate(rs):
-            dwhere = f"{where} real_servers[{i}]"
-            if not isinstance(item, (dict, Mapping)):
-                raise IpvsValidationError(f"{dwhere}: must be a dict, got {item!r}")
-            dest = dest_from_spec(svc, item, dwhere)
+            try:
+                memo_key: Any = (context, tuple(item.items()))
+                dest = _DEST_MEMO.get(memo_key)
+            except (AttributeError, TypeError):  # not a dict, or unhashable values: the slow path explains
+                memo_key = dest = None
+            if dest is None:
+                dwhere = f"{where} real_servers[{i}]"
+                if not isinstance(item, (dict, Mapping)):
+                    raise IpvsValidationError(f"{dwhere}: must be a dict, got {item!r}")
+                dest = dest_from_spec(svc, item, dwhere)
+                if memo_key is not None and len(_DEST_MEMO) < 100000:
+                    _DEST_MEMO[memo_key] = dest
             if dest.key in svc.dests:
                 raise IpvsValidationError(
-                    f"{dwhere}: duplicate real server {hostport(dest.af, dest.address, dest.port)}"
+                    f"{where} real_servers[{i}]: duplicate real server {hostport(dest.af, dest.address, dest.port)}"
                 )
             svc.dests[dest.key] = dest
     return svc
+
+
+# Validated real servers by (service context, spec items); the Dest objects are shared, never modified.
+_DEST_MEMO: Dict[Any, Dest] = {}
 
 
 def dest_from_spec(svc: Service, spec: Mapping[str, Any], where: str) -> Dest:

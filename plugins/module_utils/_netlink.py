@@ -367,14 +367,15 @@ def pack_message(msg_type: int, flags: int, seq: int, pid: int, payload: bytes) 
 
 
 def parse_messages(data: bytes) -> Iterator[Message]:
+    """The messages of one datagram (``data`` must be ``bytes``: payloads are slices of it)."""
     offset = 0
     end = len(data)
     while offset + NLMSGHDR.size <= end:
         mlen, mtype, mflags, mseq, mpid = NLMSGHDR.unpack_from(data, offset)
         if mlen < NLMSGHDR.size or offset + mlen > end:
             raise NetlinkProtocolError(f"truncated netlink message (len {mlen})")
-        yield Message(mtype, mflags, mseq, mpid, bytes(data[offset + NLMSGHDR.size : offset + mlen]))
-        offset += align4(mlen)
+        yield Message(mtype, mflags, mseq, mpid, data[offset + 16 : offset + mlen])
+        offset += (mlen + 3) & ~3
 
 
 def parse_error(msg: Message) -> Tuple[int, str]:

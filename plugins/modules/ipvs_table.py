@@ -50,6 +50,9 @@ options:
     default: true
 notes:
   - The diff is the table before and after in C(ipvsadm-save -n) format.
+  - With more than 100 services the result's C(invocation) (the arguments echoed
+    back, shown with C(-vvv)) summarises O(services) instead of repeating it:
+    echoing a table of thousands of entries cost more than converging it.
 """
 
 EXAMPLES = r"""
@@ -106,6 +109,9 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa
     table_from_spec,
 )
 
+# above this many services the arguments are not echoed back (AnsibleModule scans the echo for secrets)
+ECHO_LIMIT = 100
+
 
 def main() -> None:
     module = AnsibleModule(
@@ -133,7 +139,7 @@ def main() -> None:
                 "services listed both present and absent: {}".format(", ".join(sorted(desired[k].name for k in dup)))
             )
         with IpvsClient(modprobe=p["modprobe"]) as client:
-            current = client.table()
+            current = client.table(config_only=True)
             plan = plan_table(desired, current, p["purge"], p["purge_real_servers"], absent)
             if plan.changed and not module.check_mode:
                 client.apply(plan)
@@ -148,6 +154,11 @@ def main() -> None:
     }
     if module._diff:
         result["diff"] = {"before": render_rules(current), "after": render_rules(after)}
+    if len(items) > ECHO_LIMIT:
+        summary = "{} services with {} real servers (not echoed)".format(
+            len(items), sum(len(s.get("real_servers") or []) for s in items)
+        )
+        result["invocation"] = {"module_args": dict(p, services=summary)}
     module.exit_json(**result)
 
 

@@ -30,7 +30,7 @@ def main() -> None:
     desired = table_from_spec(items)
     t2 = time.perf_counter()
     with IpvsClient() as client:
-        current = client.table()
+        current = client.table(config_only=True)
         t3 = time.perf_counter()
         plan = plan_table(desired, current)
         t4 = time.perf_counter()

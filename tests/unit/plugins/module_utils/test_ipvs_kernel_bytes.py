@@ -165,3 +165,45 @@ def test_fast_dest_path_matches_generic_parser() -> None:
         )
     # a layout it does not know (attributes reordered) is left to the generic parser
     assert fast_dest(CMD_SCHEMA.pack({"dest": {"port": 80, "addr": b"\0" * 16}}), 2) is None
+
+
+class _FakeGenl:
+    """Answers every GET_DEST dump with the same two captured replies."""
+
+    def __init__(self, replies: list) -> None:
+        self.replies = replies
+        self.dumps = 0
+
+    def dump(self, cmd: int, attrs: bytes, version: int = 1) -> list:
+        self.dumps += 1
+        return [(cmd, r) for r in self.replies]
+
+
+def _client(replies: list):  # type: ignore[no-untyped-def]
+    from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import IpvsClient
+
+    client = IpvsClient.__new__(IpvsClient)
+    client.sock = _FakeGenl(replies)  # type: ignore[assignment]
+    return client
+
+
+def test_config_only_read_shares_decoded_dests_and_drops_counters() -> None:
+    # the captured masq reply with 7 active connections written into its counter
+    busy = bytearray(DEST_MASQ)
+    assert busy[88:92] == bytes.fromhex("08000700")  # IPVS_DEST_ATTR_ACTIVE_CONNS header
+    busy[92:96] = (7).to_bytes(4, "little")
+    svc = service_from_attrs(CMD_SCHEMA.parse(SVC_TCP)["service"])
+    full = _client([bytes(busy), DEST_GUE]).dests(svc)
+    assert full[("192.0.2.11", 8080)].active_conns == 7
+    client = _client([bytes(busy), DEST_GUE])
+    first = client.dests(svc, config_only=True)
+    second = client.dests(svc, config_only=True)
+    assert [d.config() for d in first.values()] == [d.config() for d in full.values()]
+    assert first[("192.0.2.11", 8080)].active_conns == 0
+    assert first[("192.0.2.11", 8080)] is second[("192.0.2.11", 8080)]
+    # a different weight is a different state: decoded again, not taken from the cache
+    heavier = bytearray(busy)
+    assert heavier[40:44] == bytes.fromhex("08000400")  # IPVS_DEST_ATTR_WEIGHT header
+    heavier[44:48] = (9).to_bytes(4, "little")
+    client.sock.replies = [bytes(heavier)]  # type: ignore[attr-defined]
+    assert client.dests(svc, config_only=True)[("192.0.2.11", 8080)].weight == 9

@@ -240,3 +240,35 @@ def test_sort_emulates_c_int_wraparound() -> None:
     assert [s.address for s in sort_services(table.values())] == ["200.0.0.1", "10.0.0.1"]
     table = table_from_spec([svc(address="10.0.0.1"), svc(address="100.0.0.1")])
     assert [s.address for s in sort_services(table.values())] == ["10.0.0.1", "100.0.0.1"]
+
+
+def test_repeated_real_servers_validated_once_and_errors_still_name_the_item() -> None:
+    rs = [{"address": "192.0.2.11", "port": 8080, "forward": "masq", "weight": 3}]
+    table = table_from_spec(
+        [
+            {"protocol": "tcp", "address": "198.51.100.1", "port": 80, "real_servers": rs},
+            {"protocol": "tcp", "address": "198.51.100.2", "port": 80, "real_servers": list(rs)},
+        ]
+    )
+    a, b = (svc.dests[("192.0.2.11", 8080)] for svc in table.values())
+    assert a is b and a.weight == 3
+    # the same item behind a service on another port: validated again (port mapping rules differ)
+    with pytest.raises(IpvsValidationError, match=r"services\[1\] \(tcp:198.51.100.2:81\) real_servers\[1\]: dup"):
+        table_from_spec(
+            [
+                {"protocol": "tcp", "address": "198.51.100.1", "port": 80, "real_servers": rs},
+                {"protocol": "tcp", "address": "198.51.100.2", "port": 81, "real_servers": rs + rs},
+            ]
+        )
+    # unhashable values take the slow path and its message
+    with pytest.raises(IpvsValidationError, match="weight must be an integer"):
+        table_from_spec(
+            [
+                {
+                    "protocol": "tcp",
+                    "address": "198.51.100.1",
+                    "port": 80,
+                    "real_servers": [{"address": "192.0.2.1", "weight": [1]}],
+                }
+            ]
+        )

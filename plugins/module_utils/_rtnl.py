@@ -288,6 +288,9 @@ class Rtnl:
     def create_link(self, name: str, kind: str) -> None:
         self.sock.transact(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, pack_link_create(name, kind))
 
+    def delete_link(self, index: int) -> None:
+        self.sock.transact(RTM_DELLINK, 0, pack_ifinfomsg(index=index))
+
     def set_up(self, index: int) -> None:
         self.sock.transact(RTM_NEWLINK, 0, pack_link_up(index))
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from ansible_collections.lvs.cluster.plugins.module_utils._fou import FouPort
 from ansible_collections.lvs.cluster.plugins.module_utils._rtnl import (
     IFA_F_NODAD,
     IFNAMSIZ,
@@ -31,6 +32,8 @@ TUNNEL_MODULES: Dict[str, str] = {
     "ip6gre0": "ip6_gre",
     "sit0": "sit",
 }
+# GUE receive ports (fou): the outer family of each tunnel device that takes GUE-decapsulated packets
+GUE_INTERFACES: Dict[str, int] = {"tunl0": 4, "sit0": 4, "ip6tnl0": 6}
 KINDS = ("auto", "dummy")
 ROLES = ("auto", "realserver", "director")
 IFNAME_RE = re.compile(r"^[^\s/:]{1,15}$")
@@ -64,27 +67,38 @@ class Request:
     scope: str = "global"
     role: str = "auto"
     persist: bool = True
+    gue_port: Optional[int] = None
+
+    @property
+    def gue_family(self) -> int:
+        return GUE_INTERFACES.get(self.interface, 4)
 
 
 @dataclass
 class Step:
-    """One write: ``op`` is ``modprobe``, ``create``, ``up``, ``add`` or ``delete``."""
+    """One write: ``op`` is modprobe, create, up, add, delete, destroy (a link), gue_add or gue_delete."""
 
     op: str
     interface: str
     vip: Optional[Vip] = None
     module: Optional[str] = None
     kind: Optional[str] = None
-    prefix: Optional[int] = None  # prefix of an address to delete
+    prefix: Optional[int] = None  # prefix of an address to delete; the UDP port of gue_* steps
     flags: int = 0
 
     def describe(self) -> str:
         if self.op == "modprobe":
-            return f"load kernel module {self.module} (creates {self.interface})"
+            made = f" (creates {self.interface})" if self.module != "fou" else ""
+            return f"load kernel module {self.module}{made}"
+        if self.op in ("gue_add", "gue_delete"):
+            verb = "add" if self.op == "gue_add" else "remove"
+            return f"{verb} GUE receive port udp/{self.prefix} (fou) for {self.interface}"
         if self.op == "create":
             return f"create {self.kind} link {self.interface}"
         if self.op == "up":
             return f"set {self.interface} up"
+        if self.op == "destroy":
+            return f"delete {self.kind} link {self.interface} (no address left)"
         if self.vip is None:
             raise ValueError(f"step {self.op} without a VIP")
         if self.op == "delete":
@@ -149,8 +163,18 @@ def build_request(
     label: Optional[str] = None,
     scope: str = "global",
     role: str = "auto",
+    gue_port: Optional[int] = None,
 ) -> Request:
     """Validate the parameters (no system access) and return a Request."""
+    if gue_port is not None:
+        if interface not in GUE_INTERFACES:
+            raise VipError(
+                "gue_port needs interface {} (the tunnel device that takes GUE-decapsulated packets), not {}".format(
+                    " or ".join(sorted(GUE_INTERFACES)), interface
+                )
+            )
+        if not 1 <= gue_port <= 65535:
+            raise VipError(f"gue_port {gue_port} is outside 1..65535")
     if not vips:
         raise VipError("vips is empty: give at least one address")
     if not IFNAME_RE.match(interface or ""):
@@ -176,7 +200,7 @@ def build_request(
             )
         if all(v.version == 6 for v in parsed):
             raise VipError("labels exist for IPv4 addresses only")
-    return Request(parsed, interface, state, kind, label, scope, role)
+    return Request(parsed, interface, state, kind, label, scope, role, gue_port=gue_port)
 
 
 def nodad_flags(vip: Vip, link: Optional[Link]) -> int:
@@ -269,13 +293,16 @@ def plan_vips(
     links: Sequence[Link],
     addresses: Sequence[Address],
     ipv6_disabled: Callable[[str], bool],
+    gue_ports: Optional[Sequence[FouPort]] = None,
 ) -> Plan:
     """Compute the steps that bring ``req.interface`` to the requested state.
 
     ``ipv6_disabled(name)`` tells whether IPv6 is disabled on an interface
     (``name`` may be ``default`` for a link that does not exist yet).
+    ``gue_ports`` are the fou receive ports (None: the fou module is not loaded).
     Raises VipError for any invalid request before anything is written.
     """
+    gue_steps = plan_gue(req, gue_ports)
     by_name = {link.name: link for link in links}
     by_index = {link.index: link for link in links}
     target = by_name.get(req.interface)
@@ -286,6 +313,7 @@ def plan_vips(
     if target is None:
         if req.state == "absent":
             plan.after = []
+            plan.steps.extend(gue_steps)
             return plan
         if req.kind == "dummy":
             plan.steps.append(Step("create", req.interface, kind="dummy"))
@@ -309,12 +337,14 @@ def plan_vips(
         plan.steps.append(Step("up", req.interface))
 
     after: List[str] = list(plan.before)
+    removed = set()
     for vip in req.vips:
         current = [a for a in on_target if a.address == vip.address]
         if req.state == "absent":
             for a in current:
                 plan.steps.append(Step("delete", req.interface, vip=vip, prefix=a.prefixlen))
                 after = [line for line in after if line.split()[0] != a.cidr]
+                removed.add(a.address)
             continue
         if current and all(_matches(a, vip, req.label, req.scope, req.interface) for a in current):
             continue
@@ -324,7 +354,33 @@ def plan_vips(
         plan.steps.append(Step("add", req.interface, vip=vip, flags=nodad_flags(vip, target)))
         after.append(_vip_line(vip, req.label, req.scope, req.interface))
     plan.after = sort_lines(after)
+    if req.state == "absent" and req.kind == "dummy" and target is not None and target.kind == "dummy":
+        # the dummy link exists for the VIPs: once none of its addresses is left, it goes too
+        left = [a for a in on_target if a.address not in removed and not a.address.is_link_local]
+        if not left:
+            plan.steps.append(Step("destroy", req.interface, kind="dummy"))
+    plan.steps.extend(gue_steps)
     return plan
+
+
+def plan_gue(req: Request, ports: Optional[Sequence[FouPort]]) -> List[Step]:
+    """The fou steps for ``req.gue_port``; a port taken by another kind of fou receiver is an error."""
+    if req.gue_port is None:
+        return []
+    family = req.gue_family
+    same = [p for p in ports or [] if p.port == req.gue_port and p.family == family]
+    ours = [p for p in same if p.encap == "gue" and not p.bound]
+    if req.state == "absent":
+        return [Step("gue_delete", req.interface, prefix=req.gue_port)] if ours else []
+    if ours:
+        return []
+    if same:
+        raise VipError(
+            f"udp port {req.gue_port} (ipv{family}) is already a fou receive port of another kind"
+            f" ({same[0].encap}{', bound to an address or device' if same[0].bound else ''}): remove it first"
+        )
+    steps = [Step("modprobe", req.interface, module="fou")] if ports is None else []
+    return steps + [Step("gue_add", req.interface, prefix=req.gue_port)]
 
 
 def diff_text(lines: Sequence[str]) -> str:

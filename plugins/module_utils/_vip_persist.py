@@ -8,7 +8,7 @@ Design (one for every network stack -- networkd, ifupdown, NetworkManager):
   (atomic, only when it changes): one entry per VIP and interface;
 * ``/usr/local/libexec/lvs-cluster/lvs-vips`` -- a stdlib-only python3 script
   (``BOOT_SCRIPT`` below) that loads the tunnel modules, creates dummy links,
-  brings virtual links up, adds the addresses with ``ip addr replace`` and
+  brings virtual links up, adds GUE receive ports (``ip fou``), adds the addresses with ``ip addr replace`` and
   re-applies ``/etc/sysctl.d/90-lvs-cluster.conf`` (for keys of interfaces
   that only exist now, e.g. ``tunl0``);
 * ``lvs-cluster-vips.service`` -- a oneshot unit running the script after
@@ -48,6 +48,12 @@ def run(*args):
     if proc.returncode:
         sys.stderr.write("lvs-vips: %s: %s\\n" % (" ".join(args), proc.stdout.strip()))
     return proc.returncode
+
+
+def has_gue_port(family, port):
+    proc = subprocess.run(["ip", family, "fou", "show"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          universal_newlines=True)
+    return ("port %d gue" % port) in proc.stdout
 
 
 def exists(name):
@@ -100,6 +106,11 @@ def main():
                 time.sleep(0.5)
             if entry.get("up") and exists(name):
                 failed |= run("ip", "link", "set", "dev", name, "up")
+            if entry.get("gue_port"):
+                run("modprobe", "fou")
+                family = "-6" if entry.get("gue_family") == 6 else "-4"
+                if not has_gue_port(family, entry["gue_port"]):
+                    failed |= run("ip", family, "fou", "add", "port", str(entry["gue_port"]), "gue")
         if not exists(name):
             sys.stderr.write("lvs-vips: interface %s does not exist\\n" % name)
             failed = 1

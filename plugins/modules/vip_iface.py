@@ -53,6 +53,7 @@ options:
     description:
       - V(auto) uses an existing interface or a fallback tunnel device.
       - V(dummy) creates a dummy interface named O(interface) when it is missing, and brings it up.
+        With O(state=absent) it deletes that dummy interface once none of its addresses is left.
     type: str
     choices: [auto, dummy]
     default: auto
@@ -86,6 +87,16 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  gue_port:
+    description:
+      - For a TUN real server that the director reaches with C(tun_type=gue) (M(lvs.cluster.ipvs_real_server)
+        O(lvs.cluster.ipvs_real_server#module:tun_type)): the UDP port (the destination's C(tun_port)) on which
+        the kernel receives GUE (Generic UDP Encapsulation) and hands the inner packet to O(interface).
+      - Needs O(interface) C(tunl0) (IPv4 outer and inner), C(sit0) (IPv6 inner over IPv4) or C(ip6tnl0)
+        (IPv6 outer). Loads the C(fou) kernel module and adds a fou receive port of type GUE, like
+        C(ip fou add port PORT gue); V(absent) removes it. Restored at boot with the VIPs.
+      - A port already used by a fou receiver of another kind is an error.
+    type: int
   persist:
     description:
       - Record the VIPs so that C(lvs-cluster-vips.service) restores them at boot.
@@ -118,6 +129,13 @@ EXAMPLES = r"""
     vips: 192.0.2.100/32
     interface: eth1
     role: director
+
+- name: TUN real server reached through GUE on udp/6080 (director uses tun_type gue, tun_port 6080)
+  lvs.cluster.vip_iface:
+    vips: 192.0.2.100
+    interface: tunl0
+    gue_port: 6080
+    role: realserver
 
 - name: VIP on a dummy interface created on demand
   lvs.cluster.vip_iface:
@@ -172,6 +190,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lvs.cluster.plugins.module_utils import _vip_persist as persist
+from ansible_collections.lvs.cluster.plugins.module_utils._fou import FouClient, FouError
 from ansible_collections.lvs.cluster.plugins.module_utils._netlink import NetlinkError
 from ansible_collections.lvs.cluster.plugins.module_utils._rtnl import SCOPES, Link, Rtnl
 from ansible_collections.lvs.cluster.plugins.module_utils._sysctl import atomic_write, read_proc, read_text
@@ -204,11 +223,12 @@ def persistence_files(req: Request, target: Optional[Link]) -> List[Tuple[str, s
         module = TUNNEL_MODULES.get(req.interface) if req.kind == "auto" else None
         for v in req.vips:
             nodad = bool(nodad_flags(v, target))
-            entries.append(
-                persist.make_entry(
-                    req.interface, str(v.address), v.prefix, req.kind, module, req.label, req.scope, up, nodad
-                )
+            entry = persist.make_entry(
+                req.interface, str(v.address), v.prefix, req.kind, module, req.label, req.scope, up, nodad
             )
+            if req.gue_port is not None:
+                entry.update(gue_port=req.gue_port, gue_family=req.gue_family)
+            entries.append(entry)
     state_after = persist.update_state(state_before, req.interface, entries, [] if entries else names)
     if not state_before and not entries:
         return []
@@ -225,8 +245,14 @@ def enabled() -> bool:
     )
 
 
-def execute(module: AnsibleModule, rtnl: Rtnl, req: Request, plan: Plan) -> None:
+def execute(module: AnsibleModule, rtnl: Rtnl, fou: FouClient, req: Request, plan: Plan) -> None:
     for step in plan.steps:
+        if step.op in ("gue_add", "gue_delete") and step.prefix is not None:
+            if step.op == "gue_add":
+                fou.add_gue(step.prefix, req.gue_family)
+            else:
+                fou.delete(step.prefix, req.gue_family)
+            continue
         if step.op == "modprobe":
             modprobe = module.get_bin_path("modprobe", opt_dirs=["/sbin", "/usr/sbin"])
             if modprobe is None:
@@ -246,6 +272,8 @@ def execute(module: AnsibleModule, rtnl: Rtnl, req: Request, plan: Plan) -> None
             raise VipError(f"interface {step.interface} did not appear")
         if step.op == "up":
             rtnl.set_up(link.index)
+        elif step.op == "destroy":
+            rtnl.delete_link(link.index)
         elif step.vip is None:
             raise VipError(f"internal error: step {step.op} without a VIP")
         elif step.op == "delete":
@@ -268,6 +296,7 @@ def main() -> None:
             "role": {"type": "str", "default": "auto", "choices": ["auto", "realserver", "director"]},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
             "persist": {"type": "bool", "default": True},
+            "gue_port": {"type": "int"},
         },
         supports_check_mode=True,
     )
@@ -275,12 +304,21 @@ def main() -> None:
     result: Dict[str, Any] = {"changed": False, "interface": p["interface"], "state_file": persist.STATE_FILE}
     try:
         req = build_request(
-            p["vips"], p["interface"], p["state"], p["prefix"], p["kind"], p["label"], p["scope"], p["role"]
+            p["vips"],
+            p["interface"],
+            p["state"],
+            p["prefix"],
+            p["kind"],
+            p["label"],
+            p["scope"],
+            p["role"],
+            p["gue_port"],
         )
         req.persist = p["persist"]
-        with Rtnl() as rtnl:
+        with Rtnl() as rtnl, FouClient() as fou:
             links = rtnl.links()
-            plan = plan_vips(req, links, rtnl.addresses(), ipv6_disabled)
+            gue_ports = fou.ports() if fou.available else None
+            plan = plan_vips(req, links, rtnl.addresses(), ipv6_disabled, gue_ports)
             target = {link.name: link for link in links}.get(req.interface)
             files = persistence_files(req, target)
             changed_files = [(path, before, after, mode) for path, before, after, mode in files if before != after]
@@ -289,7 +327,7 @@ def main() -> None:
             if enable:
                 actions.append(f"enable {persist.UNIT_NAME}")
             if not module.check_mode:
-                execute(module, rtnl, req, plan)
+                execute(module, rtnl, fou, req, plan)
                 for path, _before, after, mode in changed_files:
                     atomic_write(path, after, mode)
                 if enable:
@@ -303,7 +341,7 @@ def main() -> None:
                     links_now = {link.index: link for link in rtnl.links()}
                     index = next((i for i, link in links_now.items() if link.name == req.interface), None)
                     plan.after = format_addresses([a for a in rtnl.addresses() if a.index == index])
-    except (VipError, NetlinkError, OSError) as exc:
+    except (VipError, FouError, NetlinkError, OSError) as exc:
         module.fail_json(msg=str(exc), **result)
     for warning in plan.warnings:
         module.warn(warning)

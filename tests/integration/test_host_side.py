@@ -3,7 +3,7 @@
 * the integration playbooks of both modules (four steps, errors, removal);
 * the four steps through ``lab.four_steps``, a reboot of the guest, and the
   proof that VIPs and sysctls are back (and the modules report no change);
-* DR and TUN end to end: director rule with ``ipvsadm``, nginx on the real
+* DR and TUN (IPIP, GRE and GUE) end to end: director rule with ``ipvsadm``, nginx on the real
   servers, a client request through the VIP answered by a real server, and
   ``arping`` from the client seeing only the director's MAC for the VIP.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Set
+from typing import Any, Dict, List, Optional, Set
 
 import pytest
 from labtools import LabHandle
@@ -55,7 +55,8 @@ def test_four_steps_and_reboot_persistence(lab: LabHandle) -> None:
     host = "rs1"
     lo: Dict[str, Any] = {"vips": ["192.0.2.100", "2001:db8:0:1::100"], "interface": "lo", "label": "lo:0"}
     lo["role"] = "realserver"
-    tun: Dict[str, Any] = {"vips": ["192.0.2.101"], "interface": "tunl0", "role": "realserver"}
+    tun: Dict[str, Any] = {"vips": ["192.0.2.101"], "interface": "tunl0", "role": "realserver", "gue_port": 6080}
+    gre: Dict[str, Any] = {"vips": ["192.0.2.102"], "interface": "gre0", "role": "realserver"}
     dummy: Dict[str, Any] = {"vips": ["203.0.113.10"], "interface": "lvs0", "kind": "dummy"}
     arp: Dict[str, Any] = {"arp_ignore": 1, "arp_announce": 2, "rp_filter": 2, "interfaces": ["eth1", "tunl0"]}
     keys = [
@@ -68,12 +69,12 @@ def test_four_steps_and_reboot_persistence(lab: LabHandle) -> None:
         "net.ipv4.conf.tunl0.arp_ignore",
     ]
     try:
-        for args in (lo, tun):  # clean start, whatever an earlier test left
-            lab.module(host, VIP, {"vips": args["vips"], "interface": args["interface"], "state": "absent"})
-        lab.ssh(host, RESET_SYSCTL + "; ip link del lvs0 2>/dev/null; modprobe -r ipip 2>/dev/null; true")
+        for args in (lo, tun, gre):  # clean start, whatever an earlier test left
+            lab.module(host, VIP, dict(args, state="absent"))
+        lab.ssh(host, RESET_SYSCTL + "; ip link del lvs0 2>/dev/null; modprobe -r ipip ip_gre fou 2>/dev/null; true")
         results = lab.four_steps(host, ARP, arp)
         assert results[0]["previous"]["net.ipv4.conf.tunl0.rp_filter"] is None  # tunl0 did not exist
-        for args in (lo, tun, dummy):
+        for args in (lo, tun, gre, dummy):
             results = lab.four_steps(host, VIP, args)
             assert results[0]["after"] == results[1]["after"]
         before_addrs = lab.ssh(host, "ip -o addr show").stdout
@@ -89,10 +90,13 @@ def test_four_steps_and_reboot_persistence(lab: LabHandle) -> None:
             "lo    inet 192.0.2.100/32 scope global lo:0",
             "lo    inet6 2001:db8:0:1::100/128",
             "tunl0    inet 192.0.2.101/32",
+            "gre0    inet 192.0.2.102/32",
             "lvs0    inet 203.0.113.10/32",
         ):
             assert expected in addrs, addrs
         assert "UP" in lab.ssh(host, "ip -o link show tunl0").stdout
+        assert "UP" in lab.ssh(host, "ip -o link show gre0").stdout
+        assert "port 6080 gue" in lab.ssh(host, "ip fou show").stdout
         values = proc(lab, host, keys)
         assert values == {
             "net.ipv4.conf.all.arp_ignore": "1",
@@ -104,12 +108,18 @@ def test_four_steps_and_reboot_persistence(lab: LabHandle) -> None:
             "net.ipv4.conf.tunl0.arp_ignore": "1",
         }, values
         # after the reboot the modules find everything in place
-        for module, args in ((VIP, lo), (VIP, tun), (VIP, dummy), (ARP, arp)):
+        for module, args in ((VIP, lo), (VIP, tun), (VIP, gre), (VIP, dummy), (ARP, arp)):
             res = lab.module(host, module, args)
             assert not res.get("failed") and not res["changed"], (module, res)
+        # absent removes the GUE port and the dummy link the module created
+        for args in (tun, dummy):
+            res = lab.module(host, VIP, dict(args, state="absent"))
+            assert not res.get("failed") and res["changed"], res
+        assert "port 6080" not in lab.ssh(host, "ip fou show").stdout
+        assert lab.ssh(host, "ip link show lvs0", check=False).returncode != 0
     finally:
-        for args in (lo, tun, dummy):
-            lab.module(host, VIP, {"vips": args["vips"], "interface": args["interface"], "state": "absent"})
+        for args in (lo, tun, gre, dummy):
+            lab.module(host, VIP, dict(args, state="absent"))
         lab.ssh(host, RESET_SYSCTL + "; ip link del lvs0 2>/dev/null; true", check=False)
 
 
@@ -158,11 +168,11 @@ def director_rule(lab: LabHandle, vip: str, forward: str) -> None:
     )
 
 
-def cleanup(lab: LabHandle, vip: str, rs_iface: str) -> None:
+def cleanup(lab: LabHandle, vip: str, rs_iface: str, extra: Optional[Dict[str, Any]] = None) -> None:
     lab.ssh("director", "ipvsadm -C", check=False)
     lab.module("director", VIP, {"vips": [vip], "interface": "eth1", "state": "absent"})
     for rs in ("rs1", "rs2"):
-        lab.module(rs, VIP, {"vips": [vip], "interface": rs_iface, "state": "absent"})
+        lab.module(rs, VIP, {"vips": [vip], "interface": rs_iface, "state": "absent", **(extra or {})})
         lab.ssh(rs, RESET_SYSCTL + "; systemctl stop nginx", check=False)
 
 
@@ -193,27 +203,45 @@ def test_dr_end_to_end(lab: LabHandle) -> None:
         cleanup(lab, vip, "lo")
 
 
-def test_tun_end_to_end(lab: LabHandle) -> None:
+@pytest.mark.parametrize(
+    "tun_type,rs_iface,forward,gue_port",
+    [
+        ("ipip", "tunl0", "-i", None),
+        ("gre", "gre0", "-i --tun-type gre", None),
+        ("gue", "tunl0", "-i --tun-type gue --tun-port 6080", 6080),
+    ],
+)
+def test_tun_end_to_end(lab: LabHandle, tun_type: str, rs_iface: str, forward: str, gue_port: Any) -> None:
     vip = "192.0.2.101"
     director_mac = mac(lab, "director")
+    rs_vip: Dict[str, Any] = {"vips": [vip], "interface": rs_iface, "role": "realserver"}
+    if gue_port:
+        rs_vip["gue_port"] = gue_port
     try:
         res = lab.module("director", VIP, {"vips": [vip], "interface": "eth1", "role": "director"})
         assert not res.get("failed"), res
-        director_rule(lab, vip, "-i")
+        director_rule(lab, vip, forward)
         for rs in ("rs1", "rs2"):
             res = lab.module(
-                rs, ARP, {"arp_ignore": 1, "arp_announce": 2, "rp_filter": 2, "interfaces": ["eth1", "tunl0"]}
+                rs, ARP, {"arp_ignore": 1, "arp_announce": 2, "rp_filter": 2, "interfaces": ["eth1", rs_iface]}
             )
             assert not res.get("failed"), res
-            res = lab.module(rs, VIP, {"vips": [vip], "interface": "tunl0", "role": "realserver"})
-            assert not res.get("failed"), res
-            assert "UP" in lab.ssh(rs, "ip -o link show tunl0").stdout
+            res = lab.module(rs, VIP, rs_vip)
+            assert not res.get("failed") and res["changed"], res
+            assert "UP" in lab.ssh(rs, f"ip -o link show {rs_iface}").stdout
             start_nginx(lab, rs)
+        if gue_port:
+            assert f"port {gue_port} gue" in lab.ssh("rs1", "ip fou show").stdout
+            again = lab.module("rs1", VIP, rs_vip)
+            assert not again["changed"], again
+        assert f"--tun-type {tun_type}" in lab.ssh("director", "ipvsadm-save -n").stdout or tun_type == "ipip"
         assert arping_macs(lab, vip) == {director_mac}
         answers = ask(lab, vip)
         assert set(answers) == {"rs1", "rs2"}, answers
-        # the packets really were tunnelled: the real servers saw IPIP
-        rx = lab.ssh("rs1", "cat /sys/class/net/tunl0/statistics/rx_packets").stdout.strip()
+        # the packets really were tunnelled: the real servers received them on the tunnel device
+        rx = lab.ssh("rs1", f"cat /sys/class/net/{rs_iface}/statistics/rx_packets").stdout.strip()
         assert int(rx) > 0
     finally:
-        cleanup(lab, vip, "tunl0")
+        cleanup(lab, vip, rs_iface, {"gue_port": gue_port} if gue_port else {})
+    if gue_port:
+        assert f"port {gue_port}" not in lab.ssh("rs1", "ip fou show").stdout

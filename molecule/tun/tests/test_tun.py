@@ -1,4 +1,4 @@
-"""TUN cluster: fwmark service, rr over rs1/rs2 through ipip, content from NFS, VIP on tunl0."""
+"""TUN cluster: fwmark service, rr over rs1/rs2 through GUE (udp/6080), content from NFS, VIP on tunl0."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def test_table_tunnels_a_fwmark_service(host) -> None:  # type: ignore[no-untype
     only(host, "director")
     lc.check_table(host, "Tunnel", ADDRESSES)
     assert "FWM  1 rr" in host.check_output("ipvsadm -Ln")
+    assert host.check_output("ipvsadm-save -n").count("--tun-type gue --tun-port 6080") == len(ADDRESSES)
     assert "meta mark set 0x00000001" in host.check_output("nft list table inet lvs_cluster")
 
 
@@ -53,6 +54,9 @@ def test_real_server(host) -> None:  # type: ignore[no-untyped-def]
     if lc.name(host) not in SERVERS:
         pytest.skip("real servers only")
     assert "%s/32" % VIP in host.check_output("ip -o addr show dev tunl0")
+    assert "port 6080 gue" in host.check_output("ip fou show")
+    # the requests really arrived through the tunnel
+    assert int(host.file("/sys/class/net/tunl0/statistics/rx_packets").content_string) > 0
     assert host.file("/proc/sys/net/ipv4/conf/tunl0/rp_filter").content_string.strip() == "0"
     assert host.file("/proc/sys/net/ipv4/conf/all/arp_ignore").content_string.strip() == "1"
     lc.check_nfs_mounted(host)

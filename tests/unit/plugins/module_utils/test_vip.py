@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from ansible_collections.lvs.cluster.plugins.module_utils import _vip_persist as persist
+from ansible_collections.lvs.cluster.plugins.module_utils._fou import FOU_SCHEMA, FouPort, port_from_attrs
 from ansible_collections.lvs.cluster.plugins.module_utils._rtnl import (
     ARPHRD_ETHER,
     ARPHRD_LOOPBACK,
@@ -54,7 +55,8 @@ def plan(links: Optional[List[Link]] = None, addresses: Optional[List[Address]] 
     addresses = BASE if addresses is None else addresses
     kw.setdefault("interface", "lo")
     v6off = kw.pop("v6off", no_v6_disabled)
-    return plan_vips(build_request(**kw), links, addresses, v6off)
+    fou = kw.pop("fou", None)
+    return plan_vips(build_request(**kw), links, addresses, v6off, fou)
 
 
 @pytest.mark.parametrize(
@@ -151,9 +153,67 @@ def test_tunl0_is_created_by_modprobe_and_brought_up() -> None:
     assert [s.op for s in p.steps] == ["up", "add"]
 
 
+TUNL0_UP = Link(4, "tunl0", IFF_UP | IFF_NOARP, ARPHRD_TUNNEL, "ipip")
+
+
+def test_gue_port_is_added_after_loading_fou_then_idempotent() -> None:
+    vip = [addr("192.0.2.100/32", 4, "tunl0")]
+    p = plan(links=LINKS + [TUNL0_UP], addresses=BASE + vip, vips=["192.0.2.100"], interface="tunl0", gue_port=6080)
+    assert [(s.op, s.module, s.prefix) for s in p.steps] == [("modprobe", "fou", None), ("gue_add", None, 6080)]
+    assert [s.describe() for s in p.steps] == [
+        "load kernel module fou",
+        "add GUE receive port udp/6080 (fou) for tunl0",
+    ]
+    kw: Dict[str, Any] = {"links": LINKS + [TUNL0_UP], "addresses": BASE + vip, "interface": "tunl0"}
+    assert [s.op for s in plan(vips=["192.0.2.100"], gue_port=6080, fou=[], **kw).steps] == ["gue_add"]
+    have = [FouPort(6080, 4, "gue")]
+    assert not plan(vips=["192.0.2.100"], gue_port=6080, fou=have, **kw).changed
+    # an IPv6 port of the same number is another port
+    assert [s.op for s in plan(vips=["192.0.2.100"], gue_port=6080, fou=[FouPort(6080, 6, "gue")], **kw).steps] == [
+        "gue_add"
+    ]
+    absent = plan(vips=["192.0.2.100"], gue_port=6080, fou=have, state="absent", **kw)
+    assert [s.op for s in absent.steps] == ["delete", "gue_delete"]
+    # the interface is gone already: the port is still removed
+    gone = plan(vips=["192.0.2.100"], interface="tunl0", gue_port=6080, fou=have, state="absent")
+    assert [s.op for s in gone.steps] == ["gue_delete"]
+
+
+def test_gue_port_validation_and_conflicts() -> None:
+    with pytest.raises(VipError, match="gue_port needs interface ip6tnl0 or sit0 or tunl0"):
+        build_request(["192.0.2.100"], "lo", gue_port=6080)
+    with pytest.raises(VipError, match="outside 1..65535"):
+        build_request(["192.0.2.100"], "tunl0", gue_port=70000)
+    assert build_request(["2001:db8::100"], "ip6tnl0", gue_port=6080).gue_family == 6
+    kw: Dict[str, Any] = {"links": LINKS + [TUNL0_UP], "vips": ["192.0.2.100"], "interface": "tunl0"}
+    with pytest.raises(
+        VipError, match=r"udp port 6080 \(ipv4\) is already a fou receive port of another kind \(direct"
+    ):
+        plan(gue_port=6080, fou=[FouPort(6080, 4, "direct", 4)], **kw)
+    with pytest.raises(VipError, match="bound to an address or device"):
+        plan(gue_port=6080, fou=[FouPort(6080, 4, "gue", bound=True)], **kw)
+
+
+def test_fou_messages_match_ip_fou() -> None:
+    # FOU_CMD_ADD of a GUE port (fou.h): port be16, af u8, type u8 (FOU_ENCAP_GUE)
+    attrs = FOU_SCHEMA.pack({"port": 6080, "af": socket.AF_INET, "type": 2})
+    assert attrs.hex() == "0600010017c00000050002000200000005000400020000 00".replace(" ", "")
+    parsed = port_from_attrs(FOU_SCHEMA.parse(attrs + bytes.fromhex("0800630001000000")))  # unknown id ignored
+    assert parsed == FouPort(6080, 4, "gue")
+
+
 def test_dummy_is_created() -> None:
     p = plan(vips=["203.0.113.10"], interface="lvs0", kind="dummy")
     assert [s.op for s in p.steps] == ["create", "up", "add"]
+    lvs0 = Link(5, "lvs0", IFF_UP | IFF_NOARP, ARPHRD_ETHER, "dummy")
+    two = [addr("203.0.113.10/32", 5), addr("203.0.113.11/32", 5)]
+    kw: Dict[str, Any] = {"links": LINKS + [lvs0], "addresses": BASE + two, "interface": "lvs0", "state": "absent"}
+    # absent: the link goes once its last address does, and only with kind dummy
+    assert [s.op for s in plan(vips=["203.0.113.10"], kind="dummy", **kw).steps] == ["delete"]
+    last = plan(vips=["203.0.113.10", "203.0.113.11"], kind="dummy", **kw)
+    assert [s.op for s in last.steps] == ["delete", "delete", "destroy"]
+    assert last.steps[-1].describe() == "delete dummy link lvs0 (no address left)"
+    assert [s.op for s in plan(vips=["203.0.113.10", "203.0.113.11"], **kw).steps] == ["delete", "delete"]
     with pytest.raises(VipError, match="not a dummy"):
         plan(vips=["203.0.113.10"], interface="eth1", kind="dummy")
 

@@ -173,17 +173,20 @@ def test_master_director_powered_off() -> None:
     report(
         "MASTER director1 powered off",
         "%s; director2 holds the VIP %.1f s after the stop (polled); failure gap %.1f s "
-        "(first failure %.1f s, last %.1f s after the stop); %d failures later than 10 s after the stop"
+        "(first failure %.1f s, last %.1f s after the stop; target <= 3 s: %s); "
+        "%d failures later than 10 s after the stop"
         % (
             res.summary(),
             took_over,
             res.gap(),
             (min(res.failures) - t_kill) if res.failures else 0.0,
             (max(res.failures) - t_kill) if res.failures else 0.0,
+            "met" if res.gap() <= 3.0 else "MISSED",
             len(after),
         ),
     )
     assert not after, after
+    # VRRP's own bound is 3 x advert_int after the MASTER's last advert; the test allows TCG jitter on top
     assert res.gap() <= 6.0, "failover gap %.1f s" % res.gap()
 
 

@@ -722,8 +722,13 @@ def _sched_flags_text(svc: Service) -> str:
     return ",".join(names)
 
 
-def render_service_rules(svc: Service) -> List[str]:
-    """``ipvsadm -S -n`` lines of one service and its real servers."""
+def render_service_rules(svc: Service, thresholds: bool = False) -> List[str]:
+    """``ipvsadm -S -n`` lines of one service and its real servers.
+
+    With ``thresholds``: only ``-e`` (edit) lines for the real servers that have
+    connection thresholds, which ``ipvsadm-save`` cannot express; fed to
+    ``ipvsadm-restore`` after the saved rules they set them again.
+    """
     if svc.protocol == "fwmark":
         vname = f"-f {_c_int(svc.fwmark)}"  # ipvsadm prints the mark with %d
         if svc.af == AF_INET6:
@@ -755,13 +760,17 @@ def render_service_rules(svc: Service) -> List[str]:
                 rule += f" --tun-type gre {_CSUM_SWITCH[dest.tun_csum]}"
             else:
                 rule += " --tun-type ipip"
+        if thresholds:
+            if dest.u_threshold or dest.l_threshold:
+                lines.append(f"-e{rule[2:]} -x {dest.u_threshold} -y {dest.l_threshold}")
+            continue
         lines.append(rule)
-    return lines
+    return lines[1:] if thresholds else lines
 
 
-def render_rules(table: Mapping[ServiceKey, Service]) -> str:
-    """The whole table as ``ipvsadm-save -n`` prints it."""
+def render_rules(table: Mapping[ServiceKey, Service], thresholds: bool = False) -> str:
+    """The whole table as ``ipvsadm-save -n`` prints it (``thresholds``: see ``render_service_rules``)."""
     lines: List[str] = []
     for svc in sort_services(table.values()):
-        lines.extend(render_service_rules(svc))
+        lines.extend(render_service_rules(svc, thresholds))
     return "".join(line + "\n" for line in lines)

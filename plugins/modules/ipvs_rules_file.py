@@ -14,7 +14,9 @@ description:
     that C(ipvsadm-restore) (for example the Debian C(ipvsadm) service) loads it at boot.
   - The file is written atomically (temporary file in the same directory, then
     rename) with mode C(0600), and only when its content changes.
-  - Like C(ipvsadm-save), the format cannot express real server thresholds.
+  - Like C(ipvsadm-save), the format cannot express real server thresholds;
+    O(thresholds_path) writes them to a second file of C(ipvsadm -e) lines to
+    feed to C(ipvsadm-restore) after the rules.
 version_added: 0.1.0
 author:
   - lvs.cluster contributors (@lvs-cluster)
@@ -25,7 +27,14 @@ options:
   path:
     description: File to write.
     type: path
-    default: /etc/ipvsadm.rules"""
+    default: /etc/ipvsadm.rules
+  thresholds_path:
+    description:
+      - Also write, the same way, one C(-e ... -x UPPER -y LOWER) line (C(ipvsadm) edit-server syntax) for every
+        real server with connection thresholds; the file is empty when there are none.
+      - C(ipvsadm-restore < thresholds_path) run after the rules are restored sets the thresholds again.
+    type: path
+"""
 
 EXAMPLES = r"""
 - name: Persist the live table for ipvsadm-restore
@@ -34,6 +43,11 @@ EXAMPLES = r"""
 - name: Save to another file
   lvs.cluster.ipvs_rules_file:
     path: /etc/lvs/rules.save
+
+- name: Save the rules and, separately, the real server thresholds
+  lvs.cluster.ipvs_rules_file:
+    path: /etc/ipvsadm.rules
+    thresholds_path: /etc/lvs-cluster/ipvs-thresholds.rules
 """
 
 RETURN = r"""
@@ -47,10 +61,16 @@ lines:
   returned: always
   type: int
   sample: 3
+threshold_lines:
+  description: Number of lines in O(thresholds_path).
+  returned: when O(thresholds_path) is set
+  type: int
+  sample: 2
 """
 
 import os  # noqa: E402
 import tempfile  # noqa: E402
+from typing import Any, Dict, Tuple  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
@@ -67,6 +87,7 @@ def read_text(path: str) -> str:
 
 def write_atomic(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, 0o755, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".ipvsadm.rules.", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -81,35 +102,51 @@ def write_atomic(path: str, text: str) -> None:
         raise
 
 
+def plan_file(path: str, text: str) -> Tuple[bool, str]:
+    """``(changed, old text)`` of writing ``text`` to ``path`` with mode 0600."""
+    exists = os.path.exists(path)
+    old = read_text(path) if exists else ""
+    mode_ok = exists and (os.stat(path).st_mode & 0o7777) == 0o600
+    return (not exists or old != text or not mode_ok), old
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "default": "/etc/ipvsadm.rules"},
+            "thresholds_path": {"type": "path"},
             "modprobe": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )
-    path = module.params["path"]
+    files: Dict[str, str] = {}
     try:
         with IpvsClient(modprobe=module.params["modprobe"]) as client:
-            text = render_rules(client.table())
+            table = client.table()
     except IpvsError as exc:
         module.fail_json(msg=str(exc))
-    exists = os.path.exists(path)
-    old = read_text(path) if exists else ""
-    mode_ok = exists and (os.stat(path).st_mode & 0o7777) == 0o600
-    changed = not exists or old != text or not mode_ok
-    if changed and not module.check_mode:
-        try:
-            if old != text or not exists:
-                write_atomic(path, text)
-            else:
-                os.chmod(path, 0o600)
-        except OSError as exc:
-            module.fail_json(msg=f"cannot write {path}: {exc}")
-    result = {"changed": changed, "path": path, "lines": text.count("\n")}
+    files[module.params["path"]] = render_rules(table)
+    if module.params["thresholds_path"]:
+        files[module.params["thresholds_path"]] = render_rules(table, thresholds=True)
+    result: Dict[str, Any] = {"changed": False, "path": module.params["path"]}
+    diffs = []
+    for path, text in files.items():
+        changed, old = plan_file(path, text)
+        if changed and not module.check_mode:
+            try:
+                if old != text or not os.path.exists(path):
+                    write_atomic(path, text)
+                else:
+                    os.chmod(path, 0o600)
+            except OSError as exc:
+                module.fail_json(msg=f"cannot write {path}: {exc}")
+        result["changed"] = result["changed"] or changed
+        diffs.append({"before": old, "after": text, "before_header": path, "after_header": path})
+    result["lines"] = files[module.params["path"]].count("\n")
+    if module.params["thresholds_path"]:
+        result["threshold_lines"] = files[module.params["thresholds_path"]].count("\n")
     if module._diff:
-        result["diff"] = {"before": old, "after": text, "before_header": path, "after_header": path}
+        result["diff"] = diffs
     module.exit_json(**result)
 
 

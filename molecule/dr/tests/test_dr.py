@@ -41,6 +41,17 @@ def test_rules_file_equals_save(host) -> None:  # type: ignore[no-untyped-def]
     lc.check_rules_file(host)
 
 
+def test_thresholds_are_live_and_restored_at_boot(host) -> None:  # type: ignore[no-untyped-def]
+    only(host, "director")
+    # ipvsadm -Ln --thresholds: "  -> RIP:PORT  Forward  Weight  Uthreshold  Lthreshold  ActiveConn  InActConn"
+    rows = [line.split() for line in host.check_output("ipvsadm -Ln --thresholds").splitlines() if "->" in line]
+    live = {row[1].split(":")[0]: (row[4], row[5]) for row in rows if row[1][0].isdigit()}
+    assert live == dict.fromkeys(ADDRESSES, ("1000", "500")), live
+    saved = host.file("/etc/lvs-cluster/ipvs-thresholds.rules")
+    assert saved.mode == 0o600 and saved.content_string.count(" -x 1000 -y 500\n") == len(ADDRESSES)
+    assert host.service("lvs-cluster-ipvs-thresholds.service").is_enabled
+
+
 def test_only_the_director_answers_arp(host) -> None:  # type: ignore[no-untyped-def]
     only(host, "director")
     lc.check_arp_only_director(host, VIP)

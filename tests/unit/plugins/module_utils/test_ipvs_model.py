@@ -232,6 +232,30 @@ FULL_RULES = """\
 def test_render_rules_full_table() -> None:
     table = table_from_spec(FULL)
     assert render_rules(table) == FULL_RULES
+    assert render_rules(table, thresholds=True) == ""
+
+
+def test_threshold_rules_edit_what_save_cannot_express() -> None:
+    spec = [
+        {
+            "fwmark": 7,
+            "real_servers": [
+                {"address": "192.0.2.11", "forward": "tunnel", "tun_type": "gue", "tun_port": 6080, "u_threshold": 9},
+                {"address": "192.0.2.12", "forward": "tunnel"},
+            ],
+        },
+        svc(
+            real_servers=[
+                {"address": "192.0.2.12", "port": 8080, "forward": "masq", "u_threshold": 100, "l_threshold": 50}
+            ]
+        ),
+    ]
+    table = table_from_spec(spec)
+    assert "-x" not in render_rules(table)
+    assert render_rules(table, thresholds=True) == (
+        "-e -t 198.51.100.10:80 -r 192.0.2.12:8080 -m -w 1 -x 100 -y 50\n"
+        "-e -f 7 -r 192.0.2.11:0 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum -x 9 -y 0\n"
+    )
 
 
 def test_sort_emulates_c_int_wraparound() -> None:

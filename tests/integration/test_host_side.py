@@ -245,3 +245,38 @@ def test_tun_end_to_end(lab: LabHandle, tun_type: str, rs_iface: str, forward: s
         cleanup(lab, vip, rs_iface, {"gue_port": gue_port} if gue_port else {})
     if gue_port:
         assert f"port {gue_port}" not in lab.ssh("rs1", "ip fou show").stdout
+
+
+def test_tun_ipv6_end_to_end(lab: LabHandle) -> None:
+    """IPv6 VIP, IPv6 transport: the director tunnels (ip6ip6) to ip6tnl0 on the real servers."""
+    vip = "2001:db8:0:1::100"
+    lan6 = {"director": "2001:db8:0:1::1", "rs1": "2001:db8:0:1::11", "rs2": "2001:db8:0:1::12"}
+    rs_vip: Dict[str, Any] = {"vips": [vip], "interface": "ip6tnl0", "role": "realserver"}
+    try:
+        for host, address in lan6.items():  # the lab gives the guests IPv4 only
+            lab.ssh(host, f"ip -6 addr replace {address}/64 dev eth1 nodad")
+        res = lab.module("director", VIP, {"vips": [vip], "interface": "eth1", "role": "director"})
+        assert not res.get("failed"), res
+        lab.ssh(
+            "director",
+            f"modprobe ip_vs && ipvsadm -C && ipvsadm -A -t [{vip}]:80 -s rr && "
+            + " && ".join(f"ipvsadm -a -t [{vip}]:80 -r [{lan6[rs]}]:80 -i" for rs in ("rs1", "rs2")),
+        )
+        for rs in ("rs1", "rs2"):
+            res = lab.module(rs, VIP, rs_vip)
+            assert not res.get("failed") and res["changed"], res
+            assert "UP" in lab.ssh(rs, "ip -o link show ip6tnl0").stdout
+            start_nginx(lab, rs)
+        cmd = f"for i in $(seq 6); do curl -s --max-time 5 -g http://[{vip}]/ || echo FAIL; done"
+        answers = lab.netns(cmd).stdout.split()
+        assert set(answers) == {"rs1", "rs2"}, answers
+        rx = lab.ssh("rs1", "cat /sys/class/net/ip6tnl0/statistics/rx_packets").stdout.strip()
+        assert int(rx) > 0
+    finally:
+        lab.ssh("director", "ipvsadm -C", check=False)
+        lab.module("director", VIP, {"vips": [vip], "interface": "eth1", "state": "absent"})
+        for rs in ("rs1", "rs2"):
+            lab.module(rs, VIP, dict(rs_vip, state="absent"))
+            lab.ssh(rs, "systemctl stop nginx", check=False)
+        for host, address in lan6.items():
+            lab.ssh(host, f"ip -6 addr del {address}/64 dev eth1", check=False)

@@ -1,0 +1,44 @@
+"""Two clusters of different modes in one inventory and one site.yml run: web_nat beside web_dr.
+
+The NAT cluster is checked by test_nat.py; here the DR cluster next to it answers
+through its own VIP, and each director carries only its own cluster's table.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lvs_checks as lc  # noqa: E402
+
+DR_VIP = "203.0.113.100"
+NAT_VIP = "198.51.100.100"
+
+
+def test_dr_cluster_answers_beside_the_nat_cluster(host) -> None:  # type: ignore[no-untyped-def]
+    if lc.name(host) != "dr-director":
+        pytest.skip("dr-director only")
+    assert set(lc.answers("http://%s/whoami" % DR_VIP, 6)) == {"dr-rs1"}
+    assert set(lc.answers("http://%s/whoami" % NAT_VIP, 4)) == {"rs1", "rs2"}
+    lc.check_table(host, "Route", {"203.0.113.11": 1})
+    lc.check_rules_file(host)
+    lc.check_arp_only_director(host, DR_VIP, bridge="br-lan2")
+
+
+@pytest.mark.parametrize("director,own,other", [("director", NAT_VIP, DR_VIP), ("dr-director", DR_VIP, NAT_VIP)])
+def test_each_director_has_only_its_cluster(host, director: str, own: str, other: str) -> None:  # type: ignore[no-untyped-def]
+    if lc.name(host) != director:
+        pytest.skip(director + " only")
+    table = host.check_output("ipvsadm -Ln")
+    assert own + ":80" in table and other not in table, table
+
+
+def test_dr_real_server(host) -> None:  # type: ignore[no-untyped-def]
+    if lc.name(host) != "dr-rs1":
+        pytest.skip("dr-rs1 only")
+    assert "%s/32" % DR_VIP in host.check_output("ip -o addr show dev lo")
+    assert host.file("/proc/sys/net/ipv4/conf/all/arp_ignore").content_string.strip() == "1"
+    assert "192.0.2" not in host.check_output("ip route show")  # nothing of the NAT cluster leaked in

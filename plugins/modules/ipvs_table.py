@@ -51,8 +51,8 @@ options:
 notes:
   - The diff is the table before and after in C(ipvsadm-save -n) format.
   - With more than 100 services the result's C(invocation) (the arguments echoed
-    back, shown with C(-vvv)) summarises O(services) instead of repeating it:
-    echoing a table of thousands of entries cost more than converging it.
+    back, shown with C(-vvv)) summarises O(services) instead of repeating it,
+    because echoing a table of thousands of entries costs more than converging it.
 """
 
 EXAMPLES = r"""

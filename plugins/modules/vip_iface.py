@@ -89,8 +89,8 @@ options:
     default: present
   gue_port:
     description:
-      - For a TUN real server that the director reaches with C(tun_type=gue) (M(lvs.cluster.ipvs_real_server)
-        O(lvs.cluster.ipvs_real_server#module:tun_type)): the UDP port (the destination's C(tun_port)) on which
+      - For a TUN real server that the director reaches with C(tun_type=gue) (see
+        O(lvs.cluster.ipvs_real_server#module:tun_type)), the UDP port (the destination's C(tun_port)) on which
         the kernel receives GUE (Generic UDP Encapsulation) and hands the inner packet to O(interface).
       - Needs O(interface) C(tunl0) (IPv4 outer and inner), C(sit0) (IPv6 inner over IPv4) or C(ip6tnl0)
         (IPv6 outer). Loads the C(fou) kernel module and adds a fou receive port of type GUE, like

@@ -16,6 +16,8 @@ that exists (EEXIST, NETLINK_CAP_ACK set).
 
 from __future__ import annotations
 
+from typing import Any
+
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (
     CMD_SCHEMA,
     INFO_SCHEMA,
@@ -179,11 +181,11 @@ class _FakeGenl:
         return [(cmd, r) for r in self.replies]
 
 
-def _client(replies: list):  # type: ignore[no-untyped-def]
+def _client(replies: list) -> Any:
     from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import IpvsClient
 
     client = IpvsClient.__new__(IpvsClient)
-    client.sock = _FakeGenl(replies)  # type: ignore[assignment]
+    client.sock = _FakeGenl(replies)
     return client
 
 
@@ -205,5 +207,5 @@ def test_config_only_read_shares_decoded_dests_and_drops_counters() -> None:
     heavier = bytearray(busy)
     assert heavier[40:44] == bytes.fromhex("08000400")  # IPVS_DEST_ATTR_WEIGHT header
     heavier[44:48] = (9).to_bytes(4, "little")
-    client.sock.replies = [bytes(heavier)]  # type: ignore[attr-defined]
+    client.sock.replies = [bytes(heavier)]
     assert client.dests(svc, config_only=True)[("192.0.2.11", 8080)].weight == 9

@@ -44,6 +44,46 @@ def ssh(host: str, cmd: str, timeout: int = 120) -> str:
     return lab("ssh", host, "--", cmd, timeout=timeout)
 
 
+def rs_in_table(director: str, address: str) -> bool:
+    return re.search(r"-> %s:80\s" % re.escape(address), ssh(director, "ipvsadm -Ln")) is not None
+
+
+def weight_of(director: str, address: str) -> int:
+    m = re.search(r"-> %s:80\s+\w+\s+(\d+)\s" % re.escape(address), ssh(director, "ipvsadm -Ln"))
+    assert m, "%s not in the table of %s" % (address, director)
+    return int(m.group(1))
+
+
+def lab_inventory() -> str:
+    """The lab's own inventory: current SSH ports (a guest started again gets a new one)."""
+    state = os.environ.get("LVS_LAB_STATE") or "/tmp/lvs-cluster-lab"
+    return os.path.join(state, lab_name(), "inventory.yml")
+
+
+def playbook(name: str, *args: str) -> float:
+    """Run playbooks/<name> against the molecule inventory; return its duration."""
+    eph = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+    start = time.time()
+    res = subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            os.path.join(eph, "inventory"),
+            "-i",
+            lab_inventory(),
+            os.path.join(project(), "playbooks", name),
+        ]
+        + list(args),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    print(res.stdout[-1500:])
+    return time.time() - start
+
+
 def holds_vip(host: str) -> bool:
     try:
         return ("inet %s/" % VIP) in ssh(host, "ip -4 -o addr show dev eth1", timeout=30)

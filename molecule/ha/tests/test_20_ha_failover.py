@@ -9,59 +9,14 @@ Every measured number is printed (HA-MEASURE lines) and appended to
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
 
-from ha_load import Load, holds_vip, lab, lab_name, report, ssh, wait_for
+from ha_load import Load, holds_vip, lab, lab_name, playbook, project, report, rs_in_table, ssh, wait_for, weight_of
 
 # delay_loop 2 + retry 1 x (connect_timeout 1 + delay_before_retry 1) in molecule.yml, plus slack.
 CHECK_BOUND = 2 + 1 * (1 + 1) + 3
-
-
-def rs_in_table(director: str, address: str) -> bool:
-    return re.search(r"-> %s:80\s" % re.escape(address), ssh(director, "ipvsadm -Ln")) is not None
-
-
-def weight_of(director: str, address: str) -> int:
-    m = re.search(r"-> %s:80\s+\w+\s+(\d+)\s" % re.escape(address), ssh(director, "ipvsadm -Ln"))
-    assert m, "%s not in the table of %s" % (address, director)
-    return int(m.group(1))
-
-
-def project_dir() -> str:
-    return os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
-
-
-def lab_inventory() -> str:
-    """The lab's own inventory: current SSH ports (a guest started again gets a new one)."""
-    state = os.environ.get("LVS_LAB_STATE") or "/tmp/lvs-cluster-lab"
-    return os.path.join(state, lab_name(), "inventory.yml")
-
-
-def playbook(name: str, *args: str) -> float:
-    """Run playbooks/<name> against the molecule inventory; return its duration."""
-    eph = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-    start = time.time()
-    res = subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            os.path.join(eph, "inventory"),
-            "-i",
-            lab_inventory(),
-            os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", name),
-        ]
-        + list(args),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
-    print(res.stdout[-1500:])
-    return time.time() - start
 
 
 def test_template_variants_pass_keepalived_config_test(tmp_path) -> None:
@@ -99,7 +54,7 @@ def test_template_variants_pass_keepalived_config_test(tmp_path) -> None:
     out = subprocess.run(
         [
             "python3",
-            os.path.join(project_dir(), "tests/lab/lab.py"),
+            os.path.join(project(), "tests/lab/lab.py"),
             "--lab",
             lab_name(),
             "ssh",

@@ -1,0 +1,1 @@
+../../ha/tests/ha_load.py

@@ -377,6 +377,24 @@ def lvs_nft_rules(services: Sequence[Mapping[str, Any]], vips: Sequence[str]) ->
     return lines
 
 
+def lvs_iptables_rules(services: Sequence[Mapping[str, Any]], vips: Sequence[str], family: int = 4) -> List[str]:
+    """iptables-restore lines for the chain LVS_CLUSTER_MARK (table mangle) that set the firewall
+    mark of fwmark services; ``family`` 4 for iptables, 6 for ip6tables (the VIPs of that family)."""
+    lines: List[str] = []
+    for svc in services:
+        if "fwmark" not in svc:
+            continue
+        vip = str(svc.get("vip") or vips[0])
+        if (6 if ":" in vip else 4) != int(family):
+            continue
+        ports = ",".join(str(int(p)) for p in svc.get("ports", []))
+        lines.append(
+            "-A LVS_CLUSTER_MARK -d %s/%d -p %s -m multiport --dports %s -j MARK --set-mark %d"
+            % (vip, 128 if ":" in vip else 32, svc.get("protocol", "tcp"), ports, int(svc["fwmark"]))
+        )
+    return lines
+
+
 def lvs_systemd_mount_unit(path: str) -> str:
     """Name of the systemd mount unit for an absolute path (like ``systemd-escape -p --suffix=mount``)."""
     path = str(path)
@@ -406,5 +424,6 @@ class FilterModule:
             "lvs_cluster_hosts": lvs_cluster_hosts,
             "lvs_ipvs_services": lvs_ipvs_services,
             "lvs_nft_rules": lvs_nft_rules,
+            "lvs_iptables_rules": lvs_iptables_rules,
             "lvs_systemd_mount_unit": lvs_systemd_mount_unit,
         }

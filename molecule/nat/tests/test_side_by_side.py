@@ -28,12 +28,27 @@ def test_dr_cluster_answers_beside_the_nat_cluster(host) -> None:  # type: ignor
     lc.check_arp_only_director(host, DR_VIP, bridge="br-lan2")
 
 
-@pytest.mark.parametrize("director,own,other", [("director", NAT_VIP, DR_VIP), ("dr-director", DR_VIP, NAT_VIP)])
+@pytest.mark.parametrize(
+    "director,own,other", [("director", NAT_VIP + ":80", "FWM"), ("dr-director", "FWM  2 rr", NAT_VIP)]
+)
 def test_each_director_has_only_its_cluster(host, director: str, own: str, other: str) -> None:  # type: ignore[no-untyped-def]
     if lc.name(host) != director:
         pytest.skip(director + " only")
     table = host.check_output("ipvsadm -Ln")
-    assert own + ":80" in table and other not in table, table
+    assert own in table and other not in table, table
+
+
+def test_iptables_marks_on_the_dr_director(host) -> None:  # type: ignore[no-untyped-def]
+    """lvs_firewall: iptables - the mark comes from the role's own chain, jumped to once; no nftables table."""
+    if lc.name(host) != "dr-director":
+        pytest.skip("dr-director only")
+    chain = host.check_output("iptables -w -t mangle -S LVS_CLUSTER_MARK")
+    assert "-d 203.0.113.100/32 -p tcp -m multiport --dports 80 -j MARK --set-xmark 0x2/0xffffffff" in chain, chain
+    prerouting = host.check_output("iptables -w -t mangle -S PREROUTING")
+    assert prerouting.count("-j LVS_CLUSTER_MARK") == 1, prerouting
+    assert host.service("lvs-cluster-iptables.service").is_enabled
+    assert host.file("/etc/lvs-cluster/director.iptables").mode == 0o600
+    assert host.run("nft list table inet lvs_cluster").rc != 0
 
 
 def test_dr_real_server(host) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from ansible_collections.lvs.cluster.plugins.filter.lvs_cluster import (
     lvs_cluster_errors,
     lvs_cluster_hosts,
     lvs_ipvs_services,
+    lvs_iptables_rules,
     lvs_nft_rules,
     lvs_systemd_mount_unit,
 )
@@ -259,6 +260,12 @@ def test_nft_rules() -> None:
         "ip daddr 192.0.2.100 tcp dport { 80, 443 } meta mark set 1",
         "ip6 daddr 2001:db8::100 udp dport { 53 } meta mark set 2",
     ]
+    assert lvs_iptables_rules(services, ["192.0.2.100"]) == [
+        "-A LVS_CLUSTER_MARK -d 192.0.2.100/32 -p tcp -m multiport --dports 80,443 -j MARK --set-mark 1"
+    ]
+    assert lvs_iptables_rules(services, ["192.0.2.100"], 6) == [
+        "-A LVS_CLUSTER_MARK -d 2001:db8::100/128 -p udp -m multiport --dports 53 -j MARK --set-mark 2"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -295,6 +302,7 @@ def test_filter_module_lists_all() -> None:
         "lvs_cluster_errors",
         "lvs_cluster_hosts",
         "lvs_ipvs_services",
+        "lvs_iptables_rules",
         "lvs_nft_rules",
         "lvs_systemd_mount_unit",
     }

@@ -69,7 +69,10 @@ class FouPort:
 
 
 def port_from_attrs(attrs: Any) -> FouPort:
-    bound = any(k in attrs for k in ("local_v4", "local_v6", "peer_v4", "peer_v6", "peer_port", "ifindex"))
+    # kernels since 5.7 always send these, zero for a port bound to nothing
+    bound = any(attrs.get(k) for k in ("peer_port", "ifindex")) or any(
+        any(attrs.get(k) or b"") for k in ("local_v4", "local_v6", "peer_v4", "peer_v6")
+    )
     return FouPort(
         port=attrs.get("port", 0),
         family=6 if attrs.get("af") == socket.AF_INET6 else 4,

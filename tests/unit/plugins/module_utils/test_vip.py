@@ -200,6 +200,12 @@ def test_fou_messages_match_ip_fou() -> None:
     assert attrs.hex() == "0600010017c00000050002000200000005000400020000 00".replace(" ", "")
     parsed = port_from_attrs(FOU_SCHEMA.parse(attrs + bytes.fromhex("0800630001000000")))  # unknown id ignored
     assert parsed == FouPort(6080, 4, "gue")
+    # what 6.1 lists for `ip fou add port 6080 gue`: local/peer 0.0.0.0, peer port 0, ifindex 0 - not bound
+    unbound = {"local_v4": bytes(4), "peer_v4": bytes(4), "peer_port": 0, "ifindex": 0}
+    listed = FOU_SCHEMA.parse(attrs + FOU_SCHEMA.pack(unbound))
+    assert port_from_attrs(listed) == FouPort(6080, 4, "gue")
+    bound = FOU_SCHEMA.parse(attrs + FOU_SCHEMA.pack(dict(unbound, local_v4=bytes([192, 0, 2, 11]))))
+    assert port_from_attrs(bound).bound
 
 
 def test_dummy_is_created() -> None:

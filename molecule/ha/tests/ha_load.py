@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 VIP = "192.0.2.100"
 URL = "http://%s/whoami" % VIP
@@ -189,3 +189,58 @@ def report(title: str, text: str) -> None:
     eph = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")
     with open(os.path.join(eph, "ha-measurements.txt"), "a", encoding="utf-8") as fh:
         fh.write(time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime()) + line + "\n")
+
+
+def drain_cycle(directors: Sequence[str], address: str, server: str, weight: int, title: str) -> None:
+    """Drain ``server`` (playbooks/drain.yml) and undrain it (undrain.yml), each under load.
+
+    0 failed requests, weight 0 on every director and no answer from it after the
+    drain; its inventory ``weight`` back and answers again after the undrain.
+    The loops are bounded (600 s) and stopped by PID 10 s after each playbook returns:
+    a playbook run in the emulated guests takes minutes.
+    """
+    load = Load(600).start()
+    try:
+        time.sleep(5)
+        took = playbook("drain.yml", "--limit", server, "-e", "drain_timeout=60")
+        t_drained = time.time()
+        weights = {d: weight_of(d, address) for d in directors}
+        time.sleep(10)
+    finally:
+        load.stop()
+    res = load.result()
+    report(
+        "%sdrain %s under load" % (title, server),
+        "%s; drain.yml took %.0f s; %s weight after drain %s; %s answers after the drain: %d (of %d)"
+        % (
+            res.summary(),
+            took,
+            server,
+            weights,
+            server,
+            res.served_by(server, after=t_drained),
+            len([1 for t, _ok, _detail in res.requests if t >= t_drained]),
+        ),
+    )
+    assert weights == dict.fromkeys(directors, 0)
+    assert not res.failures, res.failures
+    assert res.served_by(server, after=t_drained) == 0
+
+    load = Load(600).start()
+    try:
+        time.sleep(5)
+        took = playbook("undrain.yml", "--limit", server)
+        t_back = time.time()
+        time.sleep(10)
+    finally:
+        load.stop()
+    res = load.result()
+    weights = {d: weight_of(d, address) for d in directors}
+    report(
+        "%sundrain %s under load" % (title, server),
+        "%s; undrain.yml took %.0f s; %s weight %s; %s answers in the 10 s after the undrain: %d"
+        % (res.summary(), took, server, weights, server, res.served_by(server, after=t_back)),
+    )
+    assert weights == dict.fromkeys(directors, weight)
+    assert not res.failures, res.failures
+    assert res.served_by(server, after=t_back) > 0

@@ -209,13 +209,25 @@ def parse_address(payload: bytes) -> Address:
     return Address(family, prefixlen, flags, scope, index, addr, attrs.get("label"), attrs)
 
 
-def address_attrs(addr: IPAddress, label: Optional[str] = None, flags: int = 0) -> Dict[str, Any]:
-    """The attribute values of an RTM_NEWADDR/RTM_DELADDR request."""
+INFINITY_LIFE_TIME = 0xFFFFFFFF
+
+
+def address_attrs(
+    addr: IPAddress, label: Optional[str] = None, flags: int = 0, deprecated: bool = False
+) -> Dict[str, Any]:
+    """The attribute values of an RTM_NEWADDR/RTM_DELADDR request.
+
+    ``deprecated``: preferred lifetime 0, valid forever (``ip addr add ... preferred_lft 0``):
+    the address is served but never chosen as the source of the host's own packets.
+    """
     values: Dict[str, Any] = {"local": addr.packed, "address": addr.packed}
     if addr.version == 4 and label:
         values["label"] = label
     if flags > 0xFF:
         values["flags"] = flags
+    if deprecated:
+        # struct ifa_cacheinfo: ifa_prefered, ifa_valid, cstamp, tstamp
+        values["cacheinfo"] = struct.pack("=IIII", 0, INFINITY_LIFE_TIME, 0, 0)
     return values
 
 
@@ -226,10 +238,11 @@ def pack_address_request(
     scope: int = RT_SCOPE_UNIVERSE,
     label: Optional[str] = None,
     flags: int = 0,
+    deprecated: bool = False,
 ) -> bytes:
     family = FAMILIES[addr.version]
     header = pack_ifaddrmsg(family, prefixlen, flags, scope, index)
-    return header + IFA_SCHEMA.pack(address_attrs(addr, label, flags))
+    return header + IFA_SCHEMA.pack(address_attrs(addr, label, flags, deprecated))
 
 
 def pack_link_create(name: str, kind: str) -> bytes:
@@ -277,8 +290,9 @@ class Rtnl:
         scope: int = RT_SCOPE_UNIVERSE,
         label: Optional[str] = None,
         flags: int = 0,
+        deprecated: bool = False,
     ) -> None:
-        payload = pack_address_request(addr, prefixlen, index, scope, label, flags)
+        payload = pack_address_request(addr, prefixlen, index, scope, label, flags, deprecated)
         self.sock.transact(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, payload)
 
     def del_address(self, addr: IPAddress, prefixlen: int, index: int) -> None:

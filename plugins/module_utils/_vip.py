@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.lvs.cluster.plugins.module_utils._fou import FouPort
 from ansible_collections.lvs.cluster.plugins.module_utils._rtnl import (
+    IFA_F_DEPRECATED,
     IFA_F_NODAD,
     IFNAMSIZ,
     SCOPES,
@@ -85,6 +86,7 @@ class Step:
     kind: Optional[str] = None
     prefix: Optional[int] = None  # prefix of an address to delete; the UDP port of gue_* steps
     flags: int = 0
+    deprecated: bool = False  # add with preferred lifetime 0 (see ``deprecate``)
 
     def describe(self) -> str:
         if self.op == "modprobe":
@@ -203,6 +205,16 @@ def build_request(
     return Request(parsed, interface, state, kind, label, scope, role, gue_port=gue_port)
 
 
+def deprecate(vip: Vip, link: Optional[Link]) -> bool:
+    """An IPv6 VIP on a NIC (a director's) gets preferred lifetime 0.
+
+    Served all the same, but never chosen as the source of the host's own packets:
+    otherwise the director tunnels to its real servers from the VIP, and a TUN real
+    server drops tunnel packets whose outer source is its own (VIP) address.
+    """
+    return vip.version == 6 and link is not None and link.does_arp
+
+
 def nodad_flags(vip: Vip, link: Optional[Link]) -> int:
     """IPv6 VIPs on loopback, dummy and tunnel links skip duplicate address detection."""
     if vip.version == 6 and (link is None or not link.does_arp or link.kind == "dummy"):
@@ -235,27 +247,33 @@ def format_addresses(addresses: Sequence[Address]) -> List[str]:
             text += f" label {a.label}"
         if a.scope and a.address.version == 4:
             text += f" scope {a.scope_name}"
+        if a.address.version == 6 and a.flags & IFA_F_DEPRECATED:
+            text += " deprecated"
         lines.append(text)
     return sort_lines(lines)
 
 
-def _vip_line(vip: Vip, label: Optional[str], scope: str, interface: str) -> str:
+def _vip_line(vip: Vip, label: Optional[str], scope: str, interface: str, deprecated: bool = False) -> str:
     text = vip.cidr
     if vip.version == 4:
         # the kernel labels every IPv4 address, with the interface name by default
         text += f" label {label or interface}"
     if scope != "global" and vip.version == 4:
         text += f" scope {scope}"
+    if deprecated:
+        text += " deprecated"
     return text
 
 
-def _matches(addr: Address, vip: Vip, label: Optional[str], scope: str, interface: str) -> bool:
+def _matches(
+    addr: Address, vip: Vip, label: Optional[str], scope: str, interface: str, deprecated: bool = False
+) -> bool:
     if addr.prefixlen != vip.prefix:
         return False
     if vip.version == 4:
         # IPv6 derives the scope from the address itself; labels are IPv4 only
         return addr.scope == SCOPES[scope] and (addr.label or interface) == (label or interface)
-    return True
+    return bool(addr.flags & IFA_F_DEPRECATED) == deprecated
 
 
 def check_arp_trap(req: Request, target: Optional[Link], links: Dict[int, Link], addresses: Sequence[Address]) -> None:
@@ -346,13 +364,14 @@ def plan_vips(
                 after = [line for line in after if line.split()[0] != a.cidr]
                 removed.add(a.address)
             continue
-        if current and all(_matches(a, vip, req.label, req.scope, req.interface) for a in current):
+        old = deprecate(vip, target)
+        if current and all(_matches(a, vip, req.label, req.scope, req.interface, old) for a in current):
             continue
         for a in current:
             plan.steps.append(Step("delete", req.interface, vip=vip, prefix=a.prefixlen))
             after = [line for line in after if line.split()[0] != a.cidr]
-        plan.steps.append(Step("add", req.interface, vip=vip, flags=nodad_flags(vip, target)))
-        after.append(_vip_line(vip, req.label, req.scope, req.interface))
+        plan.steps.append(Step("add", req.interface, vip=vip, flags=nodad_flags(vip, target), deprecated=old))
+        after.append(_vip_line(vip, req.label, req.scope, req.interface, old))
     plan.after = sort_lines(after)
     if req.state == "absent" and req.kind == "dummy" and target is not None and target.kind == "dummy":
         # the dummy link exists for the VIPs: once none of its addresses is left, it goes too

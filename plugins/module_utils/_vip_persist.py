@@ -122,6 +122,8 @@ def main():
                 cmd += ["label", entry["label"]]
         elif entry.get("nodad"):
             cmd.append("nodad")
+        if entry.get("deprecated"):
+            cmd += ["preferred_lft", "0"]
         failed |= run(*cmd)
     failed |= apply_sysctl(SYSCTL)
     return failed

@@ -28,6 +28,10 @@ description:
     C(/etc/sysctl.d/90-lvs-cluster.conf) (written by M(lvs.cluster.arp_sysctl)) for interfaces that only exist
     at that point, such as C(tunl0). Files are written atomically and only when their content changes."
   - Pair it with M(lvs.cluster.arp_sysctl) on real servers (C(arp_ignore=1), C(arp_announce=2)).
+  - An IPv6 VIP on a NIC (a director's) is added with preferred lifetime 0 (C(deprecated), like
+    C(ip addr add ... preferred_lft 0)), so it is served but never chosen as the source address of the host's own
+    packets; otherwise a director tunnels to its real servers from the VIP, and they drop what seems to come from
+    their own address.
 author:
   - lvs.cluster contributors (@lvs-cluster)
 options:
@@ -200,6 +204,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._vip import (
     Request,
     VipError,
     build_request,
+    deprecate,
     diff_text,
     format_addresses,
     nodad_flags,
@@ -226,6 +231,8 @@ def persistence_files(req: Request, target: Optional[Link]) -> List[Tuple[str, s
             entry = persist.make_entry(
                 req.interface, str(v.address), v.prefix, req.kind, module, req.label, req.scope, up, nodad
             )
+            if deprecate(v, target):
+                entry["deprecated"] = True
             if req.gue_port is not None:
                 entry.update(gue_port=req.gue_port, gue_family=req.gue_family)
             entries.append(entry)
@@ -281,7 +288,7 @@ def execute(module: AnsibleModule, rtnl: Rtnl, fou: FouClient, req: Request, pla
         elif step.op == "add":
             label = req.label if step.vip.version == 4 else None
             scope = SCOPES[req.scope] if step.vip.version == 4 else 0
-            rtnl.add_address(step.vip.address, step.vip.prefix, link.index, scope, label, step.flags)
+            rtnl.add_address(step.vip.address, step.vip.prefix, link.index, scope, label, step.flags, step.deprecated)
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ from ansible_collections.lvs.cluster.plugins.filter.lvs_cluster import (
     FilterModule,
     lvs_cluster_errors,
     lvs_cluster_hosts,
-    lvs_ipvs_services,
     lvs_iptables_rules,
+    lvs_ipvs_services,
     lvs_nft_rules,
     lvs_systemd_mount_unit,
 )

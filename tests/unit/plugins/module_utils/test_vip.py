@@ -16,12 +16,14 @@ from ansible_collections.lvs.cluster.plugins.module_utils._rtnl import (
     ARPHRD_LOOPBACK,
     ARPHRD_TUNNEL,
     IFA_F_NODAD,
+    IFA_SCHEMA,
     IFF_LOOPBACK,
     IFF_NOARP,
     IFF_UP,
     RT_SCOPE_HOST,
     Address,
     Link,
+    pack_address_request,
 )
 from ansible_collections.lvs.cluster.plugins.module_utils._vip import (
     Plan,
@@ -151,6 +153,24 @@ def test_tunl0_is_created_by_modprobe_and_brought_up() -> None:
     assert [(s.op, s.module) for s in p.steps] == [("modprobe", "ipip"), ("up", None), ("add", None)]
     p = plan(links=LINKS + [TUNL0_DOWN], vips=["192.0.2.100"], interface="tunl0")
     assert [s.op for s in p.steps] == ["up", "add"]
+
+
+def test_ipv6_vip_on_a_nic_is_deprecated() -> None:
+    p = plan(links=LINKS, vips=["2001:db8:0:1::100"], interface="eth1", role="director")
+    (add,) = p.steps
+    assert add.op == "add" and add.deprecated and p.after[-1] == "2001:db8:0:1::100/128 deprecated"
+    fresh = addr("2001:db8:0:1::100/128", 3)
+    # present but preferred: replaced; already deprecated: nothing to do
+    assert [s.op for s in plan(addresses=BASE + [fresh], vips=["2001:db8:0:1::100"], interface="eth1").steps] == [
+        "delete",
+        "add",
+    ]
+    old = Address(socket.AF_INET6, 128, 0x80 | 0x20, 0, 3, ipaddress.ip_address("2001:db8:0:1::100"))
+    assert not plan(addresses=BASE + [old], vips=["2001:db8:0:1::100"], interface="eth1").changed
+    # on lo (real servers) IPv6 VIPs stay preferred
+    assert not plan(vips=["2001:db8:0:1::100"], interface="lo").steps[0].deprecated
+    raw = pack_address_request(ipaddress.ip_address("2001:db8:0:1::100"), 128, 3, deprecated=True)
+    assert IFA_SCHEMA.parse(raw, 8)["cacheinfo"] == bytes(4) + b"\xff" * 4 + bytes(8)
 
 
 TUNL0_UP = Link(4, "tunl0", IFF_UP | IFF_NOARP, ARPHRD_TUNNEL, "ipip")

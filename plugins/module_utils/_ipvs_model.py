@@ -727,7 +727,7 @@ def render_service_rules(svc: Service, thresholds: bool = False) -> List[str]:
 
     With ``thresholds``: only ``-e`` (edit) lines for the real servers that have
     connection thresholds, which ``ipvsadm-save`` cannot express; fed to
-    ``ipvsadm-restore`` after the saved rules they set them again.
+    ``ipvsadm -R`` after the saved rules they set them again.
     """
     if svc.protocol == "fwmark":
         vname = f"-f {_c_int(svc.fwmark)}"  # ipvsadm prints the mark with %d

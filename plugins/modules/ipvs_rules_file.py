@@ -32,7 +32,8 @@ options:
     description:
       - Also write, the same way, one C(-e ... -x UPPER -y LOWER) line (C(ipvsadm) edit-server syntax) for every
         real server with connection thresholds; the file is empty when there are none.
-      - C(ipvsadm-restore < thresholds_path) run after the rules are restored sets the thresholds again.
+      - C(ipvsadm -R < thresholds_path) run after the rules are restored sets the thresholds again. Not
+        C(ipvsadm-restore), which clears the table first.
     type: path
 """
 

@@ -147,7 +147,7 @@ def main() -> None:
     if module.params["thresholds_path"]:
         result["threshold_lines"] = files[module.params["thresholds_path"]].count("\n")
     if module._diff:
-        result["diff"] = diffs
+        result["diff"] = diffs[0] if len(diffs) == 1 else diffs
     module.exit_json(**result)
 
 

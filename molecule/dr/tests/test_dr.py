@@ -43,9 +43,9 @@ def test_rules_file_equals_save(host) -> None:  # type: ignore[no-untyped-def]
 
 def test_thresholds_are_live_and_restored_at_boot(host) -> None:  # type: ignore[no-untyped-def]
     only(host, "director")
-    # ipvsadm -Ln --thresholds: "  -> RIP:PORT  Forward  Weight  Uthreshold  Lthreshold  ActiveConn  InActConn"
+    # ipvsadm -Ln --thresholds: "  -> RemoteAddress:Port  Uthreshold  Lthreshold  ActiveConn  InActConn"
     rows = [line.split() for line in host.check_output("ipvsadm -Ln --thresholds").splitlines() if "->" in line]
-    live = {row[1].split(":")[0]: (row[4], row[5]) for row in rows if row[1][0].isdigit()}
+    live = {row[1].split(":")[0]: (row[2], row[3]) for row in rows if row[1][0].isdigit()}
     assert live == dict.fromkeys(ADDRESSES, ("1000", "500")), live
     saved = host.file("/etc/lvs-cluster/ipvs-thresholds.rules")
     assert saved.mode == 0o600 and saved.content_string.count(" -x 1000 -y 500\n") == len(ADDRESSES)

@@ -284,9 +284,13 @@ def _check_real_server(
 
 
 def lvs_cluster_hosts(names: Sequence[str], hostvars: Mapping[str, Any], role: str) -> List[Dict[str, Any]]:
-    """Describe inventory hosts for the cluster model: name, role, address, weight, weights."""
+    """Describe inventory hosts for the cluster model: name, role, address, weight, weights.
+
+    Sorted by name: the group order of an inventory is not stable from run to run, and
+    what is rendered from it (keepalived.conf) must be, or a second run is not a no-op.
+    """
     result: List[Dict[str, Any]] = []
-    for name in names:
+    for name in sorted(names, key=str):
         hv = hostvars[name]
         address = hv.get("lvs_address")
         if address in (None, ""):

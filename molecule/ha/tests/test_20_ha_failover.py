@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from ha_load import Load, drain_cycle, holds_vip, lab, lab_name, project, report, rs_in_table, ssh, wait_for
+from ha_load import Load, drain_cycle, holds_vip, lab, lab_name, playbook, project, report, rs_in_table, ssh, wait_for
 
 # delay_loop 2 + retry 1 x (connect_timeout 1 + delay_before_retry 1) in molecule.yml, plus slack.
 CHECK_BOUND = 2 + 1 * (1 + 1) + 3
@@ -165,3 +165,30 @@ def test_master_director_comes_back() -> None:
 
 def test_drain_and_undrain_under_load() -> None:
     drain_cycle(("director1", "director2"), "192.0.2.11", "rs1", weight=1, title="")
+
+
+def test_nopreempt_keeps_the_vip_on_the_backup() -> None:
+    """With lvs_ha_nopreempt the returning director1 (higher priority) leaves the VIP on director2."""
+    took = playbook("site.yml", "--limit", "lvs_directors", "-e", "lvs_ha_nopreempt=true")
+    for director in ("director1", "director2"):
+        conf = ssh(director, "cat /etc/keepalived/keepalived.conf")
+        assert "nopreempt" in conf and "state BACKUP" in conf, conf
+    lab("stop", "director1")
+    wait_for(lambda: holds_vip("director2"), timeout=60, step=0.5)
+    load = Load(120).start()
+    time.sleep(3)
+    t_start = time.time()
+    lab("start", "director1")
+    booted = time.time() - t_start
+    # keepalived on director1 is up and has heard director2's adverts: it stays BACKUP
+    wait_for(lambda: "active" in ssh("director1", "systemctl is-active keepalived || true"), timeout=120)
+    time.sleep(15)
+    res = load.wait()
+    report(
+        "director1 back (nopreempt)",
+        "%s; site.yml with lvs_ha_nopreempt=true took %.0f s; director1 booted in %.0f s; VIP on director2: %s, "
+        "on director1: %s; failure gap %.1f s"
+        % (res.summary(), took, booted, holds_vip("director2"), holds_vip("director1"), res.gap()),
+    )
+    assert holds_vip("director2") and not holds_vip("director1")
+    assert not res.failures, res.failures

@@ -314,3 +314,8 @@ def test_input_not_mutated() -> None:
     lvs_cluster_errors(c)
     lvs_ipvs_services(c["services"], c["hosts"][1:3], "dr", c["vips"])
     assert c == before
+
+
+def test_cluster_hosts_are_sorted_by_name() -> None:
+    hostvars = {"rs2": {"lvs_address": "192.0.2.12"}, "rs1": {"lvs_address": "192.0.2.11", "lvs_weight": 3}}
+    assert [h["name"] for h in lvs_cluster_hosts(["rs2", "rs1"], hostvars, "realserver")] == ["rs1", "rs2"]

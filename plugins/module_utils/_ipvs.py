@@ -20,7 +20,7 @@ import os
 import socket
 import struct
 import subprocess
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     AF_INET,
@@ -551,6 +551,8 @@ class IpvsClient:
     """Talks to the kernel's IPVS generic netlink family."""
 
     def __init__(self, modprobe: bool = True) -> None:
+        # decoded real servers by address family and state bytes (see dests(config_only=True))
+        self._seen_dests: Dict[int, Dict[bytes, Dest]] = {}
         try:
             self.sock = GenlSocket(IPVS_GENL_NAME)
         except FamilyNotFound:
@@ -565,21 +567,15 @@ class IpvsClient:
     def close(self) -> None:
         self.sock.close()
 
-    @property
-    def _seen_dests(self) -> Dict[int, Dict[bytes, Dest]]:
-        cache: Optional[Dict[int, Dict[bytes, Dest]]] = self.__dict__.get("_dest_cache")
-        if cache is None:
-            cache = self.__dict__["_dest_cache"] = {}
-        return cache
-
     def __enter__(self) -> IpvsClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _request(self, cmd: int, attrs: Dict[str, Any], dump: bool = False) -> List[bytes]:
-        payload = CMD_SCHEMA.pack(attrs)
+    def _request(self, cmd: int, attrs: Union[Dict[str, Any], bytes], dump: bool = False) -> List[bytes]:
+        """One IPVS command; ``attrs`` as a dict for CMD_SCHEMA or already packed."""
+        payload = attrs if isinstance(attrs, bytes) else CMD_SCHEMA.pack(attrs)
         try:
             if dump:
                 replies = self.sock.dump(cmd, payload, IPVS_GENL_VERSION)
@@ -610,12 +606,8 @@ class IpvsClient:
         """
         schema = CMD_SCHEMA if stats else _CMD_DEST_STATE
         out: Dict[DestKey, Dest] = {}
-        try:
-            replies = self.sock.dump(CMD_GET_DEST, pack_service_id(svc), IPVS_GENL_VERSION)
-        except NetlinkError as exc:
-            raise IpvsApplyError(f"IPVS command {CMD_GET_DEST} failed: {exc}") from None
         seen = self._seen_dests.setdefault(svc.af, {}) if config_only and not stats else None
-        for _cmd, data in replies:
+        for data in self._request(CMD_GET_DEST, pack_service_id(svc), dump=True):
             if seen is not None:
                 state = data[_DEST_STATE_SLICE] + data[_DEST_AF_SLICE]
                 fast = seen.get(state)

@@ -186,6 +186,7 @@ def _client(replies: list) -> Any:
 
     client = IpvsClient.__new__(IpvsClient)
     client.sock = _FakeGenl(replies)
+    client._seen_dests = {}
     return client
 
 

@@ -182,6 +182,30 @@ class Load:
         return res
 
 
+class ArpWatch:
+    """arp_watch.py in the lab namespace for a bounded time: ARP frames and the client's entry for the VIP."""
+
+    def __init__(self, seconds: int) -> None:
+        eph = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")
+        self.log = os.path.join(eph, "arp-watch-%d.log" % int(time.time() * 1000))
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "arp_watch.py")
+        with open(self.log, "w", encoding="utf-8") as out:
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", "lvslab-" + lab_name(), "python3", script, "br-lan", VIP, str(seconds)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self) -> List[str]:
+        """Stop it by its PID and return the lines that concern the VIP."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        with open(self.log, encoding="utf-8") as fh:
+            return [line.rstrip() for line in fh if " NEIGH " in line or (" %s" % VIP) in line]
+
+
 def report(title: str, text: str) -> None:
     """Print a measured number (pytest -s) and keep it in the ephemeral directory."""
     line = "HA-MEASURE %s: %s" % (title, text)

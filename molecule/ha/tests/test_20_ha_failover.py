@@ -13,7 +13,20 @@ import subprocess
 import sys
 import time
 
-from ha_load import Load, drain_cycle, holds_vip, lab, lab_name, playbook, project, report, rs_in_table, ssh, wait_for
+from ha_load import (
+    ArpWatch,
+    Load,
+    drain_cycle,
+    holds_vip,
+    lab,
+    lab_name,
+    playbook,
+    project,
+    report,
+    rs_in_table,
+    ssh,
+    wait_for,
+)
 
 # delay_loop 2 + retry 1 x (connect_timeout 1 + delay_before_retry 1) in molecule.yml, plus slack.
 CHECK_BOUND = 2 + 1 * (1 + 1) + 3
@@ -118,12 +131,18 @@ def test_dead_web_server_leaves_the_pool() -> None:
 
 def test_master_director_powered_off() -> None:
     assert holds_vip("director1")
+    watch = ArpWatch(75)
     load = Load(60).start()
     time.sleep(10)
     t_kill = time.time()
-    lab("stop", "director1")
-    took_over = wait_for(lambda: holds_vip("director2"), timeout=60, step=0.5)
-    res = load.wait()
+    try:
+        lab("stop", "director1")
+        took_over = wait_for(lambda: holds_vip("director2"), timeout=60, step=0.5)
+        res = load.wait()
+    finally:
+        arp = watch.stop()
+    # The client's side of the takeover: which MAC it sent to, and the gratuitous ARPs it saw.
+    print("\nARP at the client (stop at %.3f):\n%s" % (t_kill, "\n".join(arp)))
     after = [t for t in res.failures if t >= t_kill + 10]
     report(
         "MASTER director1 powered off",

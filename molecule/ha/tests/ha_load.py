@@ -37,6 +37,8 @@ def lab(*args: str, timeout: int = 600) -> str:
         check=False,
     )
     assert res.returncode == 0, "lab.py %s: rc=%d %s %s" % (args, res.returncode, res.stdout, res.stderr)
+    if "retrying" in res.stderr:  # a guest boot hung and was retried: show its console in the test output
+        print("lab.py %s:\n%s" % (" ".join(args), res.stderr))
     return res.stdout
 
 

@@ -493,14 +493,18 @@ def ensure_netns(lab: Lab) -> None:
     ns = ["ip", "-n", lab.netns]
     run(ns + ["link", "set", "lo", "up"])
     links = run(ns + ["-o", "link", "show"]).stdout
-    for net in NETWORKS.values():
+    for number, net in enumerate(NETWORKS.values(), start=1):
         br = net["bridge"]
+        # A fixed MAC: a bridge without one takes the lowest MAC of its ports, so powering a
+        # guest off (its tap leaves) or on could change the client's MAC under the guests'
+        # ARP caches - every reply to the client then went astray for up to 30 s.
+        mac = "52:54:%s:%s:fe:%02x" % (lab.tag[:2], lab.tag[2:], number)
         if (" %s:" % br) not in links:
-            run(ns + ["link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"])
+            run(ns + ["link", "add", br, "address", mac, "type", "bridge", "stp_state", "0", "forward_delay", "0"])
             run(["ip", "netns", "exec", lab.netns, "sysctl", "-qw", "net.ipv6.conf.%s.accept_dad=0" % br])
             run(ns + ["addr", "add", net["ns_addr"] + "/24", "dev", br])
             run(ns + ["addr", "add", net["v6"] + "254/64", "dev", br, "nodad"])
-        run(ns + ["link", "set", br, "up"])
+        run(ns + ["link", "set", br, "address", mac, "up"])
 
 
 def qemu_cmd(lab: Lab, host: Host, img: Image) -> List[str]:

@@ -69,4 +69,4 @@ def test_expire_quiescent_template(director) -> None:
 
 def test_vip_only_on_the_master(director) -> None:
     has_vip = "192.0.2.100/32" in director.check_output("ip -4 -o addr show dev eth1")
-    assert has_vip == (_name(director) == "director1"), "VIP must be on director1 (priority 150) only"
+    assert has_vip == (_name(director) == "director1"), "VIP must be on director1 (priority 254) only"

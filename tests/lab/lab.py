@@ -212,7 +212,7 @@ class Image:
 # image carries a tiny initramfs: the guest's own busybox, the virtio modules, an /init that
 # mounts /dev/vda and switches to it. (The built-in NVMe driver was used before: QEMU 7.2's
 # emulated NVMe loses a doorbell now and then under TCG - "nvme nvme0: I/O ... timeout" on the
-# console, a guest hung for good - about one boot in seven after a power-off.)
+# console, a guest hung for good - about one boot in eight after a power-off.)
 INITRAMFS_MODULES = [
     "drivers/virtio/virtio_ring.ko",
     "drivers/virtio/virtio.ko",
@@ -409,6 +409,9 @@ class Lab:
     def pidfile(self, host: Host) -> Path:
         return self.dir / (host.name + ".pid")
 
+    def console(self, host: Host) -> Path:
+        return self.dir / (host.name + ".console")
+
     def save(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         data = {
@@ -500,7 +503,7 @@ def ensure_netns(lab: Lab) -> None:
         # ARP caches - every reply to the client then went astray for up to 30 s.
         mac = "52:54:%s:%s:fe:%02x" % (lab.tag[:2], lab.tag[2:], number)
         if (" %s:" % br) not in links:
-            run(ns + ["link", "add", br, "address", mac, "type", "bridge", "stp_state", "0", "forward_delay", "0"])
+            run(ns + ["link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"])
             run(["ip", "netns", "exec", lab.netns, "sysctl", "-qw", "net.ipv6.conf.%s.accept_dad=0" % br])
             run(ns + ["addr", "add", net["ns_addr"] + "/24", "dev", br])
             run(ns + ["addr", "add", net["v6"] + "254/64", "dev", br, "nodad"])
@@ -561,7 +564,7 @@ def qemu_cmd(lab: Lab, host: Host, img: Image) -> List[str]:
         ]
     cmd += [
         "-serial",
-        "file:%s" % (lab.dir / (host.name + ".console")),
+        "file:%s" % lab.console(host),
         "-daemonize",
         "-pidfile",
         str(lab.pidfile(host)),
@@ -652,7 +655,7 @@ def wait_booted(lab: Lab, host: Host, timeout: float) -> None:
 
 
 def console_tail(lab: Lab, host: Host, lines: int = 60) -> str:
-    path = lab.dir / (host.name + ".console")
+    path = lab.console(host)
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -677,9 +680,9 @@ def start_hosts(lab: Lab, hosts: List[Host]) -> None:
             failed.append(host)
     for host in failed:
         kill_host(lab, host)
-        console = lab.dir / (host.name + ".console")
+        console = lab.console(host)
         if console.exists():  # the relaunch truncates it; keep the hung boot's log for a post-mortem
-            shutil.copyfile(console, lab.dir / (host.name + ".console.failed-boot"))
+            shutil.copyfile(console, console.with_name(console.name + ".failed-boot"))
         launch(lab, host)
     for host in failed:
         try:

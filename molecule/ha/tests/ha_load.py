@@ -208,6 +208,40 @@ class ArpWatch:
             return [line.rstrip() for line in fh if " NEIGH " in line or (" %s" % VIP) in line]
 
 
+class HeldConnection:
+    """held_conn.py in the lab namespace: one TCP connection to the VIP, requests sent over it on demand."""
+
+    def __init__(self, seconds: int) -> None:
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "held_conn.py")
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", "lvslab-" + lab_name(), "python3", script, VIP, "80", "/whoami", str(seconds)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+
+    def get(self, timeout: float) -> Tuple[bool, int, str]:
+        """One request over the held connection: (ok, the client's port, server name or the reason)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("get %s\n" % timeout)
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().split(None, 3)
+        assert len(line) == 4, "held_conn.py ended: %s" % (self.proc.stderr.read() if self.proc.stderr else "")
+        return line[0] == "ok", int(line[2]), line[3].strip()
+
+    def stop(self) -> None:
+        """End of input ends it; stopped by its PID if it does not."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+
 def report(title: str, text: str) -> None:
     """Print a measured number (pytest -s) and keep it in the ephemeral directory."""
     line = "HA-MEASURE %s: %s" % (title, text)

@@ -15,6 +15,7 @@ import time
 
 from ha_load import (
     ArpWatch,
+    HeldConnection,
     Load,
     drain_cycle,
     holds_vip,
@@ -30,6 +31,7 @@ from ha_load import (
 
 # delay_loop 2 + retry 1 x (connect_timeout 1 + delay_before_retry 1) in molecule.yml, plus slack.
 CHECK_BOUND = 2 + 1 * (1 + 1) + 3
+CLIENT = "192.0.2.254"
 
 
 def test_template_variants_pass_keepalived_config_test(tmp_path) -> None:
@@ -129,18 +131,35 @@ def test_dead_web_server_leaves_the_pool() -> None:
     assert not res.failures and res.served_by("rs1")
 
 
+def conn_on(director: str, port: int) -> bool:
+    """The client's connection from ``port`` is in the director's connection table."""
+    return ("%s:%d " % (CLIENT, port)) in ssh(director, "ipvsadm -Lnc")
+
+
 def test_master_director_powered_off() -> None:
+    """The BACKUP takes the VIP; a connection held open across the failover keeps working (sync daemon)."""
     assert holds_vip("director1")
-    watch = ArpWatch(75)
-    load = Load(60).start()
-    time.sleep(10)
-    t_kill = time.time()
+    held = HeldConnection(240)
     try:
-        lab("stop", "director1")
-        took_over = wait_for(lambda: holds_vip("director2"), timeout=60, step=0.5)
-        res = load.wait()
+        ok, port, first = held.get(5)
+        assert ok, first
+        # director1's master sync daemon sends the connection to director2's backup daemon
+        synced = wait_for(lambda: conn_on("director2", port), timeout=30, step=1)
+        watch = ArpWatch(75)
+        load = Load(60).start()
+        time.sleep(10)
+        t_kill = time.time()
+        try:
+            lab("stop", "director1")
+            took_over = wait_for(lambda: holds_vip("director2"), timeout=60, step=0.5)
+            t_held = time.time()
+            ok, port2, second = held.get(15)
+            held_took = time.time() - t_held
+            res = load.wait()
+        finally:
+            arp = watch.stop()
     finally:
-        arp = watch.stop()
+        held.stop()
     # The client's side of the takeover: which MAC it sent to, and the gratuitous ARPs it saw.
     print("\nARP at the client (stop at %.3f):\n%s" % (t_kill, "\n".join(arp)))
     after = [t for t in res.failures if t >= t_kill + 10]
@@ -159,23 +178,45 @@ def test_master_director_powered_off() -> None:
             len(after),
         ),
     )
+    report(
+        "connection held across the failover",
+        "client port %d to %s, in director2's table %.1f s after its first request (sync daemon); "
+        "request over it after the takeover: %s (%s, client port %d) in %.1f s"
+        % (port, first, synced, "ok" if ok else "FAILED", second, port2, held_took),
+    )
     assert not after, after
     # VRRP's own bound is 3 x advert_int after the MASTER's last advert; the test allows TCG jitter on top
     assert res.gap() <= 6.0, "failover gap %.1f s" % res.gap()
+    assert ok and second == first and port2 == port, (ok, second, first, port2, port)
 
 
 def test_master_director_comes_back() -> None:
-    load = Load(90).start()
-    time.sleep(3)
-    t_start = time.time()
-    lab("start", "director1")
-    booted = time.time() - t_start
-    back = wait_for(lambda: holds_vip("director1"), timeout=120, step=0.5) + booted
-    res = load.wait()
+    """With preempt the VIP returns to director1; new connections do not fail.
+
+    A connection opened while director1 was down is not in director1's table (the sync daemon
+    only sends connections as their packets flow): its outcome after the VIP moved back is
+    reported, not asserted (docs/ha.md, known limits: use nopreempt for long-lived connections).
+    """
+    held = HeldConnection(240)
+    try:
+        ok, port, first = held.get(5)
+        assert ok, first
+        load = Load(90).start()
+        time.sleep(3)
+        t_start = time.time()
+        lab("start", "director1")
+        booted = time.time() - t_start
+        back = wait_for(lambda: holds_vip("director1"), timeout=120, step=0.5) + booted
+        time.sleep(2)
+        held_ok, _port, second = held.get(15)
+        res = load.wait()
+    finally:
+        held.stop()
     report(
         "director1 back (preempt)",
-        "%s; booted to SSH in %.0f s, VIP back on director1 %.1f s after the start; failure gap %.1f s"
-        % (res.summary(), booted, back, res.gap()),
+        "%s; booted to SSH in %.0f s, VIP back on director1 %.1f s after the start; failure gap %.1f s; "
+        "a connection opened on director2 before the start (client port %d, %s): %s"
+        % (res.summary(), booted, back, res.gap(), port, first, second if not held_ok else "ok from " + second),
     )
     assert not holds_vip("director2")
     assert res.gap() <= 6.0, res.failures
@@ -194,20 +235,41 @@ def test_nopreempt_keeps_the_vip_on_the_backup() -> None:
         assert "nopreempt" in conf and "state BACKUP" in conf, conf
     lab("stop", "director1")
     wait_for(lambda: holds_vip("director2"), timeout=60, step=0.5)
-    load = Load(120).start()
-    time.sleep(3)
-    t_start = time.time()
-    lab("start", "director1")
-    booted = time.time() - t_start
-    # keepalived on director1 is up and has heard director2's adverts: it stays BACKUP
-    wait_for(lambda: "active" in ssh("director1", "systemctl is-active keepalived || true"), timeout=120)
-    time.sleep(15)
-    res = load.wait()
+    held = HeldConnection(240)
+    try:
+        ok, port, first = held.get(5)
+        assert ok, first
+        load = Load(120).start()
+        time.sleep(3)
+        t_start = time.time()
+        lab("start", "director1")
+        booted = time.time() - t_start
+        # keepalived on director1 is up and has heard director2's adverts: it stays BACKUP
+        wait_for(lambda: "active" in ssh("director1", "systemctl is-active keepalived || true"), timeout=120)
+        # one request now and one 15 s later: nginx closes a connection idle for 65 s
+        mid_ok, _port, mid = held.get(15)
+        time.sleep(15)
+        held_ok, port2, second = held.get(15)
+        held_ok = held_ok and mid_ok and mid == second
+        res = load.wait()
+    finally:
+        held.stop()
     report(
         "director1 back (nopreempt)",
         "%s; site.yml with lvs_ha_nopreempt=true took %.0f s; director1 booted in %.0f s; VIP on director2: %s, "
-        "on director1: %s; failure gap %.1f s"
-        % (res.summary(), took, booted, holds_vip("director2"), holds_vip("director1"), res.gap()),
+        "on director1: %s; failure gap %.1f s; a connection opened before the start (client port %d, %s): %s"
+        % (
+            res.summary(),
+            took,
+            booted,
+            holds_vip("director2"),
+            holds_vip("director1"),
+            res.gap(),
+            port,
+            first,
+            "ok from " + second if held_ok else second,
+        ),
     )
     assert holds_vip("director2") and not holds_vip("director1")
     assert not res.failures, res.failures
+    assert held_ok and second == first and port2 == port, (held_ok, second, first, port2, port)

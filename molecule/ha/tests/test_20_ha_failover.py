@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Tuple
 
 from ha_load import (
     ArpWatch,
@@ -190,6 +191,26 @@ def test_master_director_powered_off() -> None:
     assert ok and second == first and port2 == port, (ok, second, first, port2, port)
 
 
+def start_director1_holding(load_seconds: int) -> Tuple[HeldConnection, Load, int, str, float]:
+    """Hold a connection open through the current MASTER, start the load, then start director1.
+
+    Returns the held connection (the caller stops it), the load, the connection's client port,
+    the real server that answered it and the seconds director1 took to boot to SSH.
+    """
+    held = HeldConnection(240)
+    try:
+        ok, port, first = held.get(5)
+        assert ok, first
+        load = Load(load_seconds).start()
+        time.sleep(3)
+        t_start = time.time()
+        lab("start", "director1")
+        return held, load, port, first, time.time() - t_start
+    except BaseException:
+        held.stop()
+        raise
+
+
 def test_master_director_comes_back() -> None:
     """With preempt the VIP returns to director1; new connections do not fail.
 
@@ -197,15 +218,8 @@ def test_master_director_comes_back() -> None:
     only sends connections as their packets flow): its outcome after the VIP moved back is
     reported, not asserted (docs/ha.md, known limits: use nopreempt for long-lived connections).
     """
-    held = HeldConnection(240)
+    held, load, port, first, booted = start_director1_holding(90)
     try:
-        ok, port, first = held.get(5)
-        assert ok, first
-        load = Load(90).start()
-        time.sleep(3)
-        t_start = time.time()
-        lab("start", "director1")
-        booted = time.time() - t_start
         back = wait_for(lambda: holds_vip("director1"), timeout=120, step=0.5) + booted
         time.sleep(2)
         held_ok, _port, second = held.get(15)
@@ -235,15 +249,8 @@ def test_nopreempt_keeps_the_vip_on_the_backup() -> None:
         assert "nopreempt" in conf and "state BACKUP" in conf, conf
     lab("stop", "director1")
     wait_for(lambda: holds_vip("director2"), timeout=60, step=0.5)
-    held = HeldConnection(240)
+    held, load, port, first, booted = start_director1_holding(120)
     try:
-        ok, port, first = held.get(5)
-        assert ok, first
-        load = Load(120).start()
-        time.sleep(3)
-        t_start = time.time()
-        lab("start", "director1")
-        booted = time.time() - t_start
         # keepalived on director1 is up and has heard director2's adverts: it stays BACKUP
         wait_for(lambda: "active" in ssh("director1", "systemctl is-active keepalived || true"), timeout=120)
         # one request now and one 15 s later: nginx closes a connection idle for 65 s

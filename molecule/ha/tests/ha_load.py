@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 VIP = "192.0.2.100"
+CLIENT = "192.0.2.254"  # the lab namespace on lan
 URL = "http://%s/whoami" % VIP
 
 
@@ -48,6 +49,11 @@ def ssh(host: str, cmd: str, timeout: int = 120) -> str:
 
 def rs_in_table(director: str, address: str) -> bool:
     return re.search(r"-> %s:80\s" % re.escape(address), ssh(director, "ipvsadm -Ln")) is not None
+
+
+def conn_on(director: str, port: int) -> bool:
+    """The client's connection from ``port`` is in the director's connection table."""
+    return ("%s:%d " % (CLIENT, port)) in ssh(director, "ipvsadm -Lnc")
 
 
 def weight_of(director: str, address: str) -> int:

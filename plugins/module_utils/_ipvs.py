@@ -16,11 +16,9 @@ missing.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import struct
-import subprocess
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     AF_INET,
@@ -129,6 +127,7 @@ __all__ = [
     "hostport",
     "iter_rules",
     "modprobe_ip_vs",
+    "module_client",
     "op_request",
     "parse_address",
     "plan_dests",
@@ -534,29 +533,39 @@ NOT_AVAILABLE_HINT = (
 )
 
 
-def modprobe_ip_vs() -> str:
-    """Try ``modprobe ip_vs``; returns its error text ('' on success)."""
-    for path in ("/usr/sbin/modprobe", "/sbin/modprobe", "modprobe"):
-        if os.path.sep in path and not os.path.exists(path):
-            continue
-        try:
-            res = subprocess.run([path, "ip_vs"], capture_output=True, text=True, timeout=60, check=False)
-        except (OSError, subprocess.SubprocessError) as exc:
-            return str(exc)
-        return "" if res.returncode == 0 else (res.stderr.strip() or f"modprobe exited {res.returncode}")
-    return "modprobe not found"
+def modprobe_ip_vs(module: Any) -> str:
+    """Try ``modprobe ip_vs`` through the module's ``run_command``; returns its error text ('' on success)."""
+    path = module.get_bin_path("modprobe", opt_dirs=["/usr/sbin", "/sbin"])
+    if path is None:
+        return "modprobe not found"
+    try:
+        rc, _out, err = module.run_command([path, "ip_vs"])
+    except OSError as exc:
+        return str(exc)
+    return "" if rc == 0 else (str(err).strip() or f"modprobe exited {rc}")
+
+
+def module_client(module: Any) -> IpvsClient:
+    """The client of a module; ``modprobe ip_vs`` runs through the module when its O(modprobe) option allows."""
+    if module.params.get("modprobe", True):
+        return IpvsClient(modprobe=lambda: modprobe_ip_vs(module))
+    return IpvsClient()
 
 
 class IpvsClient:
     """Talks to the kernel's IPVS generic netlink family."""
 
-    def __init__(self, modprobe: bool = True) -> None:
+    def __init__(self, modprobe: Optional[Callable[[], str]] = None) -> None:
+        """``modprobe``: loads ip_vs when the family is missing, returns its error text ('' on success).
+
+        Module code gets one from ``module_client`` (module_utils run no commands themselves).
+        """
         # decoded real servers by address family and state bytes (see dests(config_only=True))
         self._seen_dests: Dict[int, Dict[bytes, Dest]] = {}
         try:
             self.sock = GenlSocket(IPVS_GENL_NAME)
         except FamilyNotFound:
-            detail = modprobe_ip_vs() if modprobe else "modprobe not attempted"
+            detail = modprobe() if modprobe is not None else "modprobe not attempted"
             try:
                 self.sock = GenlSocket(IPVS_GENL_NAME)
             except FamilyNotFound:

@@ -104,7 +104,7 @@ from typing import Any, Dict, List, Optional  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import IpvsClient, IpvsError, IpvsValidationError  # noqa: E402
+from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import IpvsError, IpvsValidationError, module_client  # noqa: E402
 
 DAEMON_KEYS = ("mcast_ifn", "syncid", "mcast_group", "mcast_port", "mcast_ttl", "sync_maxlen")
 
@@ -178,7 +178,7 @@ def main() -> None:
             if v is not None and v < 1:
                 raise IpvsValidationError(f"timeout_{k} must be 1 or more, got {v}")
         wanted = validate_daemons(p["sync_daemons"] or [])
-        with IpvsClient(modprobe=p["modprobe"]) as client:
+        with module_client(module) as client:
             before_to = client.timeouts()
             after_to = dict(before_to)
             set_to = {k: v for k, v in want_to.items() if v is not None and before_to[k] != v}

@@ -75,8 +75,8 @@ ipvs:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa: E402
-    IpvsClient,
     IpvsError,
+    module_client,
     render_rules,
     sort_services,
 )
@@ -91,7 +91,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        with IpvsClient(modprobe=module.params["modprobe"]) as client:
+        with module_client(module) as client:
             table = client.table(stats=module.params["stats"])
             info = client.info()
             ipvs = {

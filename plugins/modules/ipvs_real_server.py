@@ -126,12 +126,12 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa: E402
     DEL_DEST,
     Dest,
-    IpvsClient,
     IpvsError,
     Op,
     Plan,
     dest_from_spec,
     hostport,
+    module_client,
     parse_address,
     plan_table,
     service_key_from_spec,
@@ -181,7 +181,7 @@ def main() -> None:
         )
         where = f"real server of {service_name(key)}"
         af, addr = parse_address(p["address"], where)
-        with IpvsClient(modprobe=p["modprobe"]) as client:
+        with module_client(module) as client:
             live = next((s for s in client.services() if s.key == key), None)
             if live is None:
                 if p["state"] == "absent":

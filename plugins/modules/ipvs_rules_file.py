@@ -75,7 +75,7 @@ from typing import Any, Dict, Tuple  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import IpvsClient, IpvsError, render_rules  # noqa: E402
+from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import IpvsError, module_client, render_rules  # noqa: E402
 
 
 def read_text(path: str) -> str:
@@ -122,7 +122,7 @@ def main() -> None:
     )
     files: Dict[str, str] = {}
     try:
-        with IpvsClient(modprobe=module.params["modprobe"]) as client:
+        with module_client(module) as client:
             table = client.table()
     except IpvsError as exc:
         module.fail_json(msg=str(exc))

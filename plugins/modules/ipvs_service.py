@@ -178,9 +178,9 @@ ops:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa: E402
-    IpvsClient,
     IpvsError,
     apply_plan_to_model,
+    module_client,
     plan_table,
     render_service_rules,
     service_from_spec,
@@ -237,7 +237,7 @@ def main() -> None:
     present = p["state"] == "present"
     try:
         svc = service_from_spec(spec, "service", with_dests=present)
-        with IpvsClient(modprobe=p["modprobe"]) as client:
+        with module_client(module) as client:
             current = {}
             for live in client.services():
                 if live.key == svc.key:

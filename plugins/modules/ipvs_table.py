@@ -101,9 +101,9 @@ services:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa: E402
-    IpvsClient,
     IpvsError,
     apply_plan_to_model,
+    module_client,
     plan_table,
     render_rules,
     table_from_spec,
@@ -138,7 +138,7 @@ def main() -> None:
             raise IpvsError(
                 "services listed both present and absent: {}".format(", ".join(sorted(desired[k].name for k in dup)))
             )
-        with IpvsClient(modprobe=p["modprobe"]) as client:
+        with module_client(module) as client:
             current = client.table(config_only=True)
             plan = plan_table(desired, current, p["purge"], p["purge_real_servers"], absent)
             if plan.changed and not module.check_mode:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -22,6 +23,12 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa
 )
 
 
+def modprobe_ip_vs() -> str:
+    """Loads ip_vs if the IPVS family is missing (the modules do it through their run_command)."""
+    res = subprocess.run(["modprobe", "ip_vs"], capture_output=True, text=True, check=False)
+    return "" if res.returncode == 0 else (res.stderr.strip() or f"modprobe exited {res.returncode}")
+
+
 def main() -> None:
     t0 = time.perf_counter()
     with open(sys.argv[1], encoding="utf-8") as handle:
@@ -29,7 +36,7 @@ def main() -> None:
     t1 = time.perf_counter()
     desired = table_from_spec(items)
     t2 = time.perf_counter()
-    with IpvsClient() as client:
+    with IpvsClient(modprobe=modprobe_ip_vs) as client:
         current = client.table(config_only=True)
         t3 = time.perf_counter()
         plan = plan_table(desired, current)

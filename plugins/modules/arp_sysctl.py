@@ -99,7 +99,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-values:
+sysctl_values:
   description: The sysctl keys and the values enforced by this call.
   returned: always
   type: dict
@@ -228,7 +228,7 @@ def main() -> None:
         module.fail_json(msg=str(exc), **result)
     result.update(
         changed=plan.changed or bool(tunnels),
-        values=plan.desired,
+        sysctl_values=plan.desired,
         previous=plan.previous,
         changed_keys=sorted(plan.live_changes),
     )

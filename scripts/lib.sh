@@ -95,7 +95,7 @@ link_collection() {
   mkdir -p "$(dirname "$link")"
   [ -e "$link" ] || ln -s "$REPO" "$link"
   export ANSIBLE_COLLECTIONS_PATH="$REPO/.build/collections"
-  export ANSIBLE_CONFIG="$REPO/ansible.cfg"
+  export ANSIBLE_CONFIG="$REPO/tests/lab/ansible.cfg"  # the lab's settings (the root ansible.cfg is for real hosts)
 }
 
 setup_common() {

@@ -39,7 +39,7 @@ def ansible_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     env.update(
         {
-            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_CONFIG": str(REPO / "tests" / "lab" / "ansible.cfg"),
             "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",

@@ -1,0 +1,71 @@
+"""Loading ip_vs: module_utils run no command themselves, the module's run_command does."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+
+from ansible_collections.lvs.cluster.plugins.module_utils import _ipvs
+from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (
+    IpvsNotAvailable,
+    modprobe_ip_vs,
+    module_client,
+)
+from ansible_collections.lvs.cluster.plugins.module_utils._netlink import FamilyNotFound
+
+
+class FakeModule:
+    """The part of AnsibleModule that loading ip_vs uses."""
+
+    def __init__(self, result: Tuple[int, str, str], binary: Optional[str] = "/usr/sbin/modprobe", **params: Any):
+        self.result = result
+        self.binary = binary
+        self.params: Dict[str, Any] = params
+        self.commands: List[List[str]] = []
+
+    def get_bin_path(self, name: str, opt_dirs: Optional[List[str]] = None) -> Optional[str]:
+        assert name == "modprobe"
+        return self.binary
+
+    def run_command(self, args: List[str]) -> Tuple[int, str, str]:
+        self.commands.append(args)
+        return self.result
+
+
+def test_modprobe_runs_through_the_module() -> None:
+    module = FakeModule((0, "", ""))
+    assert modprobe_ip_vs(module) == ""
+    assert module.commands == [["/usr/sbin/modprobe", "ip_vs"]]
+
+
+def test_modprobe_error_text() -> None:
+    assert modprobe_ip_vs(FakeModule((1, "", "modprobe: FATAL: Module ip_vs not found\n"))) == (
+        "modprobe: FATAL: Module ip_vs not found"
+    )
+    assert modprobe_ip_vs(FakeModule((1, "", ""))) == "modprobe exited 1"
+    assert modprobe_ip_vs(FakeModule((0, "", ""), binary=None)) == "modprobe not found"
+
+
+class MissingFamily:
+    opened = 0
+
+    def __init__(self, name: str) -> None:
+        MissingFamily.opened += 1
+        raise FamilyNotFound(name)
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_client_loads_ip_vs_once_when_allowed(monkeypatch: pytest.MonkeyPatch, allowed: bool) -> None:
+    monkeypatch.setattr(_ipvs, "GenlSocket", MissingFamily)
+    MissingFamily.opened = 0
+    module = FakeModule((1, "", "Module ip_vs not found"), modprobe=allowed)
+    with pytest.raises(IpvsNotAvailable) as info:
+        module_client(module)
+    assert MissingFamily.opened == 2  # tried again after the (attempted) modprobe
+    if allowed:
+        assert module.commands == [["/usr/sbin/modprobe", "ip_vs"]]
+        assert "(Module ip_vs not found)" in str(info.value)
+    else:
+        assert module.commands == []
+        assert "(modprobe not attempted)" in str(info.value)

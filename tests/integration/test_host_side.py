@@ -280,3 +280,110 @@ def test_tun_ipv6_end_to_end(lab: LabHandle) -> None:
             lab.ssh(rs, "systemctl stop nginx", check=False)
         for host, address in lan6.items():
             lab.ssh(host, f"ip -6 addr del {address}/64 dev eth1", check=False)
+
+
+# ---------------------------------------------------------------------------
+# RHEL's ipvsadm.service and the director role's drop-in
+# ---------------------------------------------------------------------------
+
+# /usr/lib/systemd/system/ipvsadm.service of the Fedora / CentOS / RHEL ipvsadm package: it ignores
+# /etc/sysconfig/ipvsadm-config, saves the live table over the rules file and flushes it on stop
+# (and so on the RPM's try-restart after every update).
+RHEL_IPVSADM_UNIT = """[Unit]
+Description=Initialise the Linux Virtual Server
+After=syslog.target network.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/bash -c "exec /sbin/ipvsadm-restore < /etc/sysconfig/ipvsadm"
+ExecStop=/bin/bash -c "exec /sbin/ipvsadm-save -n > /etc/sysconfig/ipvsadm"
+ExecStop=/sbin/ipvsadm -C
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+"""
+RHEL_UNIT_PATH = "/usr/lib/systemd/system/ipvsadm.service"  # where the RPM puts it: masking stays possible
+DROPIN_DIR = "/etc/systemd/system/ipvsadm.service.d"
+
+
+def test_ipvsadm_dropin_rhel_unit(lab: LabHandle) -> None:
+    """The role's drop-in keeps RHEL's unit from saving over the rules file and from flushing the table;
+    the HA path (stop and mask) leaves the live table alone too."""
+    host = "director"
+    s1, s2, s3 = "192.0.2.201:80", "192.0.2.202:80", "192.0.2.203:80"
+
+    def table() -> str:
+        return lab.ssh(host, "ipvsadm-save -n").stdout
+
+    def rules() -> str:
+        return lab.ssh(host, "cat /etc/sysconfig/ipvsadm").stdout
+
+    def add(service: str) -> None:
+        lab.ssh(host, f"ipvsadm -A -t {service} -s rr && ipvsadm -a -t {service} -r 192.0.2.11:80 -g")
+
+    def unit(action: str) -> None:
+        lab.ssh(host, f"systemctl {action} ipvsadm.service")
+
+    cleanup = (
+        "systemctl unmask ipvsadm.service; systemctl stop ipvsadm.service; "
+        "systemctl disable lvs-cluster-ipvs-thresholds.service; "
+        f"rm -rf {DROPIN_DIR} /etc/sysconfig {RHEL_UNIT_PATH} /etc/systemd/system/ipvsadm.service "
+        "/etc/systemd/system/lvs-cluster-ipvs-thresholds.service /etc/lvs-cluster/ipvs-thresholds.rules; "
+        "systemctl daemon-reload; ipvsadm -C; true"
+    )
+    lab.ssh(host, cleanup, check=False)
+    try:
+        lab.ssh(
+            host,
+            f"mkdir -p /etc/sysconfig && cat > {RHEL_UNIT_PATH} <<'EOF'\n{RHEL_IPVSADM_UNIT}EOF\n"
+            "systemctl daemon-reload",
+        )
+        assert "/etc/sysconfig/ipvsadm" in lab.ssh(host, "systemctl cat ipvsadm.service").stdout
+        # the problem, without the drop-in: stop saves the live table over the file and flushes it
+        lab.ssh(host, "modprobe ip_vs && ipvsadm -C")
+        add(s1)
+        lab.ssh(host, "ipvsadm-save -n > /etc/sysconfig/ipvsadm")
+        unit("start")
+        add(s2)
+        unit("stop")
+        assert "192.0.2.202" in rules(), "RHEL's ExecStop did not save: this test proves nothing"
+        assert table() == "", "RHEL's ExecStop did not flush: this test proves nothing"
+
+        # the role's persistence tasks with the RedHat variables: rules file from the live table, drop-in
+        add(s1)
+        add(s2)
+        res = lab.playbook(TARGETS / "ipvsadm_dropin" / "playbook.yml")
+        assert res.returncode == 0 and "failed=0" in res.stdout, res.stdout[-6000:] + res.stderr[-3000:]
+        dropin = lab.ssh(host, f"cat {DROPIN_DIR}/lvs-cluster.conf").stdout
+        assert "ExecStop=\n" in dropin, dropin
+        assert lab.ssh(host, "systemctl is-enabled ipvsadm.service").stdout.strip() == "enabled"
+        managed = rules()
+        assert "192.0.2.201" in managed and "192.0.2.202" in managed, managed
+        unit("start")  # non-empty live table: nothing restored over it
+        add(s3)  # a live change the managed file does not have yet
+        live = table()
+        for action in ("stop", "start", "restart", "try-restart"):
+            unit(action)
+            assert rules() == managed, f"{action} wrote the rules file"
+            assert table() == live, f"{action} changed the live table:\n{table()}"
+        # empty live table (a boot): the unit restores the managed file
+        lab.ssh(host, "ipvsadm -C")
+        unit("restart")
+        assert table() == managed, table()
+        assert lab.ssh(host, "systemctl is-active ipvsadm.service").stdout.strip() == "active"
+
+        # HA path without a drop-in: stopped and masked by the role's task arguments, the table stays
+        lab.ssh(host, f"rm -rf {DROPIN_DIR} && systemctl daemon-reload && systemctl restart ipvsadm.service")
+        add(s3)
+        live = table()
+        res = lab.module(
+            host, "ansible.builtin.systemd_service", {"name": "ipvsadm", "state": "stopped", "masked": True}
+        )
+        assert not res.get("failed") and res["changed"], res
+        assert lab.ssh(host, "systemctl is-enabled ipvsadm.service", check=False).stdout.strip() == "masked"
+        assert lab.ssh(host, "systemctl is-active ipvsadm.service", check=False).stdout.strip() == "inactive"
+        assert rules() == managed, "stop of the masked unit wrote the rules file"
+        assert table() == live, "stop of the masked unit flushed the table"
+    finally:
+        lab.ssh(host, cleanup, check=False)

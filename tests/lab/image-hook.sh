@@ -4,10 +4,34 @@
 set -eu
 root="$1"
 
-# kernel modules of the Debian cloud kernel the guests boot (no initrd needed)
+# kernel modules of the Debian cloud kernel the guests boot (lib/modules/<kver> of its package:
+# under /lib in bookworm, /usr/lib in trixie; $root/lib is a symlink to usr/lib in both)
 mkdir -p "$root/lib/modules"
-cp -a "$LAB_KDIR/lib/modules/$LAB_KVER" "$root/lib/modules/"
+cp -a "$LAB_KMODDIR" "$root/lib/modules/"
 chroot "$root" depmod -a "$LAB_KVER"
+
+case "$LAB_VARIANT" in
+  full)
+    # the .debs apt downloaded become the local repository that serves minimal guests
+    mkdir -p "$LAB_REPO_DIR"
+    cp "$root"/var/cache/apt/archives/*.deb "$LAB_REPO_DIR/"
+    ;;
+  minimal)
+    # apt points at the lab's local repository only (lab-only: trusted without a signature),
+    # with its package lists in place as after an `apt-get update`
+    rm -f "$root/etc/apt/sources.list" "$root"/etc/apt/sources.list.d/*
+    rm -rf "$root/var/lib/apt/lists"
+    mkdir -p "$root/var/lib/apt/lists/partial"
+    cat > "$root/etc/apt/sources.list.d/lvs-lab.sources" <<CONF
+Types: deb
+URIs: http://$LAB_REPO_ADDR/
+Suites: ./
+Trusted: yes
+CONF
+    cp "$LAB_REPO_DIR/Release" "$root/var/lib/apt/lists/${LAB_REPO_ADDR}_._Release"
+    cp "$LAB_REPO_DIR/Packages" "$root/var/lib/apt/lists/${LAB_REPO_ADDR}_._Packages"
+    ;;
+esac
 
 # root login with the lab key only
 install -d -m 0700 "$root/root/.ssh"

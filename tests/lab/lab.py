@@ -28,7 +28,9 @@ import fcntl
 import gzip
 import hashlib
 import json
+import lzma
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -40,38 +42,51 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
+from urllib.parse import unquote
 
 HERE = Path(__file__).resolve().parent
-IMAGE_VERSION = "5"  # bump to force a rebuild when the recipe changes in ways the hash can't see
-SUITE = "bookworm"
+IMAGE_VERSION = "6"  # bump to force a rebuild when the recipe changes in ways the hash can't see
+RELEASES = ("bookworm", "trixie")  # Debian 12, Debian 13
+DEFAULT_RELEASE = "bookworm"
+VARIANTS = ("full", "minimal")
+DEFAULT_VARIANT = "full"
 KERNEL_META = "linux-image-cloud-amd64"
-PACKAGES = [
+# What a fresh Debian cloud image has (and the lab itself needs: busybox for the initramfs,
+# python3-apt/python3-yaml for Ansible): the whole of the minimal image.
+BASE_PACKAGES = [
     "systemd-sysv",
     "udev",
     "dbus",
     "python3",
     "python3-apt",
+    "python3-yaml",
     "openssh-server",
     "iproute2",
     "kmod",
-    "ipvsadm",
     "curl",
     "busybox",
+    "procps",
+    "iputils-ping",
+    "sudo",
+    "ca-certificates",
+]
+# What the roles install: preinstalled in the full image only; the minimal image's guests get
+# them from the lab's local repository (built from the full image's downloads).
+ROLE_PACKAGES = [
+    "ipvsadm",
     "nginx-light",
     "keepalived",
     "nfs-kernel-server",
     "nfs-common",
     "iptables",
     "nftables",
-    "procps",
-    "iputils-ping",
-    "sudo",
-    "tcpdump",
-    "netcat-openbsd",
-    "ca-certificates",
-    "arping",
-    "python3-yaml",
 ]
+# Debugging tools of the full image (no verifier runs them on a guest).
+TOOL_PACKAGES = ["tcpdump", "netcat-openbsd", "arping"]
+PACKAGES = BASE_PACKAGES + ROLE_PACKAGES + TOOL_PACKAGES
+# Where minimal guests find the local repository: a qemu user-net guestfwd on the management
+# NIC; each connection runs `lab.py repo-serve` on the host (no route out of the lab).
+REPO_ADDR = "10.0.2.100"
 NETWORKS = {
     "lan": {"bridge": "br-lan", "prefix": "192.0.2", "ns_addr": "192.0.2.254", "v6": "2001:db8:0:1::"},
     "ext": {"bridge": "br-ext", "prefix": "198.51.100", "ns_addr": "198.51.100.254", "v6": "2001:db8:0:2::"},
@@ -134,39 +149,107 @@ def locked(path: Path) -> Iterator[None]:
 # ---------------------------------------------------------------------------
 
 
-def apt_sources() -> Path:
-    """The host's own Debian apt sources (deb822 or one-line format)."""
+def host_release() -> str:
+    """The Debian release (codename) of this host, the suite word of its apt sources."""
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("VERSION_CODENAME="):
+                return line.split("=", 1)[1].strip().strip('"') or DEFAULT_RELEASE
+    except OSError:
+        pass
+    return DEFAULT_RELEASE
+
+
+def check_release(release: str) -> str:
+    if release not in RELEASES:
+        raise LabError("unknown release %r (have %s)" % (release, ", ".join(RELEASES)))
+    return release
+
+
+def apt_sources(release: str = DEFAULT_RELEASE) -> Path:
+    """The host's own Debian apt sources (deb822 or one-line format), for ``release``.
+
+    The host's file is used as it is for the host's own release; for another release a copy
+    with the suite word swapped (``bookworm`` -> ``trixie``, ``bookworm-updates`` ->
+    ``trixie-updates``, ...) is written to the cache. No mirror name is ever written here.
+    """
+    host = host_release()
     env = os.environ.get("LVS_LAB_APT_SOURCES")
     candidates = [Path(env)] if env else []
     candidates += sorted(Path("/etc/apt/sources.list.d").glob("*.sources")) + [Path("/etc/apt/sources.list")]
     for cand in candidates:
-        if cand.is_file() and "debian" in cand.read_text() and SUITE in cand.read_text():
-            return cand
-    raise LabError("no Debian %s apt sources found on this host (set LVS_LAB_APT_SOURCES)" % SUITE)
+        if cand.is_file() and "debian" in cand.read_text() and re.search(r"\b%s\b" % host, cand.read_text()):
+            break
+    else:
+        raise LabError("no Debian %s apt sources found on this host (set LVS_LAB_APT_SOURCES)" % host)
+    if release == host:
+        return cand
+    dest = cache_root() / "apt" / (release + (".sources" if cand.name.endswith(".sources") else ".list"))
+    text = re.sub(r"\b%s(?=\b|-)" % host, release, cand.read_text())
+    if not dest.exists() or dest.read_text() != text:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(text)
+    return dest
 
 
-def kernel_package() -> str:
-    out = run(["apt-cache", "depends", KERNEL_META]).stdout
+def apt_options(release: str) -> List[str]:
+    """apt options for a private view of ``release``: its own sources, lists and cache dirs.
+
+    The host's apt state is never touched (its lists know only the host's release).
+    """
+    base = cache_root() / "apt" / release
+    return [
+        "-o",
+        "Dir::Etc::sourcelist=%s" % apt_sources(release),
+        "-o",
+        "Dir::Etc::sourceparts=-",
+        "-o",
+        "Dir::State::Lists=%s" % (base / "lists"),
+        "-o",
+        "Dir::Cache=%s" % (base / "cache"),
+        "-o",
+        "Dir::State::status=/dev/null",
+    ]
+
+
+def apt_update(release: str, max_age: float = 6 * 3600) -> None:
+    """Refresh the private package lists of ``release`` when older than ``max_age`` seconds."""
+    base = cache_root() / "apt" / release
+    stamp = base / "updated"
+    with locked(cache_root() / "apt.lock"):
+        if stamp.exists() and time.time() - stamp.stat().st_mtime < max_age:
+            return
+        for sub in ("lists/partial", "cache/archives/partial"):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+        log("apt-get update (%s, private lists)" % release)
+        run(["apt-get", *apt_options(release), "-qq", "update"])
+        stamp.write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
+
+
+def kernel_package(release: str) -> str:
+    apt_update(release)
+    out = run(["apt-cache", *apt_options(release), "depends", KERNEL_META]).stdout
     for line in out.splitlines():
         line = line.strip()
         if line.startswith("Depends: linux-image-"):
             return line.split(":", 1)[1].strip()
-    raise LabError("cannot resolve %s (run apt-get update)" % KERNEL_META)
+    raise LabError("cannot resolve %s for %s" % (KERNEL_META, release))
 
 
-def fetch_kernel(cache: Path) -> Path:
-    """Download and unpack the cloud kernel package (not installed on the host)."""
-    pkg = kernel_package()
+def fetch_kernel(cache: Path, release: str) -> Path:
+    """Download and unpack the release's cloud kernel package (not installed on the host)."""
+    pkg = kernel_package(release)
     dest = cache / "kernel" / pkg
     if (dest / ".done").exists():
         return dest
     with locked(cache / "kernel.lock"):
         if (dest / ".done").exists():
             return dest
-        log("fetching %s" % pkg)
+        log("fetching %s (%s)" % (pkg, release))
         tmp = Path(tempfile.mkdtemp(dir=cache))
         try:
-            run(["apt-get", "download", pkg], cwd=tmp)
+            tmp.chmod(0o755)  # apt's download sandbox user writes here
+            run(["apt-get", *apt_options(release), "download", pkg], cwd=tmp)
             deb = next(tmp.glob("*.deb"))
             root = tmp / "root"
             run(["dpkg-deb", "-x", str(deb), str(root)])
@@ -178,6 +261,14 @@ def fetch_kernel(cache: Path) -> Path:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def kernel_modules(kdir: Path) -> Path:
+    """``<kdir>/lib/modules/<kver>`` (bookworm) or ``<kdir>/usr/lib/modules/<kver>`` (trixie)."""
+    for sub in ("usr/lib/modules", "lib/modules"):
+        if (kdir / sub).is_dir():
+            return next((kdir / sub).iterdir())
+    raise LabError("no modules in %s" % kdir)
 
 
 def ssh_key(cache: Path) -> Path:
@@ -213,6 +304,8 @@ class Image:
 # mounts /dev/vda and switches to it. (The built-in NVMe driver was used before: QEMU 7.2's
 # emulated NVMe loses a doorbell now and then under TCG - "nvme nvme0: I/O ... timeout" on the
 # console, a guest hung for good - about one boot in eight after a power-off.)
+# Modules a kernel has built in (trixie's 6.12 builds the virtio core in) are left out; xz
+# compressed ones (trixie) are unpacked, as busybox's insmod may not read them.
 INITRAMFS_MODULES = [
     "drivers/virtio/virtio_ring.ko",
     "drivers/virtio/virtio.ko",
@@ -236,7 +329,7 @@ if ! mount -t ext4 -o rw /dev/vda /newroot; then
 fi
 umount /proc /sys /dev
 exec switch_root /newroot /sbin/init
-""" % " ".join(Path(m).stem for m in INITRAMFS_MODULES)
+"""
 
 
 def cpio_newc(entries: List[Tuple[str, int, bytes, int]]) -> bytes:
@@ -257,7 +350,22 @@ def cpio_newc(entries: List[Tuple[str, int, bytes, int]]) -> bytes:
     return bytes(out)
 
 
-def build_initramfs(rootfs: Path, kdir: Path, kver: str, dest: Path) -> None:
+def initramfs_modules(moddir: Path) -> List[Tuple[str, bytes]]:
+    """(name, uncompressed .ko) of the INITRAMFS_MODULES this kernel has as modules, load order."""
+    builtin = (moddir / "modules.builtin").read_text().split() if (moddir / "modules.builtin").exists() else []
+    found = []
+    for mod in INITRAMFS_MODULES:
+        path = moddir / "kernel" / mod
+        if path.exists():
+            found.append((Path(mod).stem, path.read_bytes()))
+        elif path.with_name(path.name + ".xz").exists():
+            found.append((Path(mod).stem, lzma.decompress(path.with_name(path.name + ".xz").read_bytes())))
+        elif "kernel/" + mod not in builtin:
+            raise LabError("kernel module %s is neither in %s nor built in" % (mod, moddir))
+    return found
+
+
+def build_initramfs(rootfs: Path, kdir: Path, dest: Path) -> None:
     def inside(path: str) -> bytes:
         """A file of the rootfs, its symlinks resolved inside the rootfs (not on the host)."""
         cur = rootfs / path
@@ -268,35 +376,79 @@ def build_initramfs(rootfs: Path, kdir: Path, kver: str, dest: Path) -> None:
             cur = (rootfs / target.lstrip("/")) if target.startswith("/") else (cur.parent / target)
         raise LabError("symlink loop at %s" % path)
 
+    modules = initramfs_modules(kernel_modules(kdir))
+    init = INITRAMFS_INIT % " ".join(name for name, _data in modules)
     dirs = ["bin", "dev", "proc", "sys", "newroot", "lib", "lib64", "lib/x86_64-linux-gnu", "lib/modules"]
     entries: List[Tuple[str, int, bytes, int]] = [(d, 0o040755, b"", 0) for d in dirs]
     entries.append(("dev/console", 0o020600, b"", (5 << 8) | 1))
-    entries.append(("init", 0o100755, INITRAMFS_INIT.encode(), 0))
+    entries.append(("init", 0o100755, init.encode(), 0))
     entries.append(("bin/busybox", 0o100755, inside("usr/bin/busybox"), 0))
     entries.append(("lib64/ld-linux-x86-64.so.2", 0o100755, inside("lib64/ld-linux-x86-64.so.2"), 0))
     for lib in ("libc.so.6", "libresolv.so.2"):
         entries.append(("lib/x86_64-linux-gnu/" + lib, 0o100644, inside("usr/lib/x86_64-linux-gnu/" + lib), 0))
-    for mod in INITRAMFS_MODULES:
-        data = (kdir / "lib" / "modules" / kver / "kernel" / mod).read_bytes()
-        entries.append(("lib/modules/" + Path(mod).name, 0o100644, data, 0))
+    for name, data in modules:
+        entries.append(("lib/modules/%s.ko" % name, 0o100644, data, 0))
     with gzip.open(dest, "wb", compresslevel=6) as fh:
         fh.write(cpio_newc(entries))
 
 
-def build_image(force: bool = False) -> Image:
+def write_repo_index(repo: Path) -> None:
+    """A flat apt repository (Packages, Packages.gz, Release) over the .debs in ``repo``."""
+    stanzas = []
+    for deb in sorted(repo.glob("*.deb")):
+        control = run(["dpkg-deb", "-f", str(deb)]).stdout.rstrip("\n")
+        data = deb.read_bytes()
+        stanzas.append(
+            "%s\nFilename: ./%s\nSize: %d\nMD5sum: %s\nSHA256: %s\n"
+            % (control, deb.name, len(data), hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest())
+        )
+    packages = "\n".join(stanzas).encode()
+    (repo / "Packages").write_bytes(packages)
+    with gzip.open(repo / "Packages.gz", "wb", compresslevel=6) as fh:
+        fh.write(packages)
+    lines = ["Origin: lvs-lab", "Label: lvs-lab", "Suite: lab", "Codename: lab", "Architectures: amd64 all"]
+    lines.append("Date: %s" % time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime()))
+    lines.append("SHA256:")
+    for name in ("Packages", "Packages.gz"):
+        data = (repo / name).read_bytes()
+        lines.append(" %s %d %s" % (hashlib.sha256(data).hexdigest(), len(data), name))
+    (repo / "Release").write_text("\n".join(lines) + "\n")
+
+
+def image_digest(parts: List[str]) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def build_image(release: str = DEFAULT_RELEASE, variant: str = DEFAULT_VARIANT, force: bool = False) -> Image:
+    """The guest image of a Debian release and variant, built unless cached.
+
+    full:    BASE_PACKAGES + ROLE_PACKAGES + TOOL_PACKAGES preinstalled; the .debs that
+             mmdebstrap downloaded are kept as the release's local repository (``repo/``).
+    minimal: BASE_PACKAGES only (a fresh cloud image); its apt sources name the local
+             repository of the full image of the same release, served at REPO_ADDR.
+    """
+    check_release(release)
+    if variant not in VARIANTS:
+        raise LabError("unknown image %r (have %s)" % (variant, ", ".join(VARIANTS)))
     cache = cache_root()
     cache.mkdir(parents=True, exist_ok=True)
-    kdir = fetch_kernel(cache)
-    kver = next((kdir / "lib" / "modules").iterdir()).name
+    full = build_image(release, "full") if variant == "minimal" else None  # its repo, before our lock
+    kdir = fetch_kernel(cache, release)
+    moddir = kernel_modules(kdir)
+    kver = moddir.name
     key = ssh_key(cache)
-    sources = apt_sources()
+    sources = apt_sources(release)
     hook = HERE / "image-hook.sh"
     guest_files = sorted((HERE / "guest").glob("*"))
-    digest = hashlib.sha256()
-    for part in (
+    packages = PACKAGES if variant == "full" else BASE_PACKAGES
+    parts = [
         IMAGE_VERSION,
-        SUITE,
-        " ".join(PACKAGES),
+        release,
+        variant,
+        " ".join(packages),
         (kdir / ".done").read_text(),
         kver,
         key.with_suffix(".pub").read_text(),
@@ -305,25 +457,32 @@ def build_image(force: bool = False) -> Image:
         INITRAMFS_INIT,
         " ".join(INITRAMFS_MODULES),
         *(f.read_text() for f in guest_files),
-    ):
-        digest.update(part.encode() + b"\0")
-    img = Image(cache / "images" / digest.hexdigest()[:16], kver)
+    ]
+    if full:
+        parts.append(full.root.name)  # a rebuilt repository rebuilds the minimal image
+    img = Image(cache / "images" / image_digest(parts), kver)
     if img.disk.exists() and not force:
         return img
     with locked(cache / "image.lock"):
         if img.disk.exists() and not force:
             return img
         started = time.monotonic()
-        log("building guest image %s (kernel %s) from %s" % (img.root.name, kver, sources))
+        log("building %s %s image %s (kernel %s) from %s" % (release, variant, img.root.name, kver, sources))
         work = Path(tempfile.mkdtemp(dir=cache, prefix="build-"))
         try:
             rootfs = work / "rootfs"
+            staging = work / "image"
+            staging.mkdir()
             env = dict(
                 os.environ,
-                LAB_KDIR=str(kdir),
+                LAB_KMODDIR=str(moddir),
                 LAB_KVER=kver,
                 LAB_PUBKEY=str(key.with_suffix(".pub")),
                 LAB_GUEST_DIR=str(HERE / "guest"),
+                LAB_VARIANT=variant,
+                LAB_REPO_ADDR=REPO_ADDR,
+                # full: where the hook keeps the downloaded .debs; minimal: the repository to index
+                LAB_REPO_DIR=str(full.root / "repo" if full else staging / "repo"),
             )
             cmd = [
                 "mmdebstrap",
@@ -334,33 +493,48 @@ def build_image(force: bool = False) -> Image:
                 "--dpkgopt=path-exclude=/usr/share/doc/*",
                 "--dpkgopt=path-exclude=/usr/share/locale/*",
                 "--dpkgopt=path-exclude=/usr/share/info/*",
-                "--include=" + ",".join(PACKAGES),
+                "--include=" + ",".join(packages),
                 '--customize-hook=%s "$1"' % shlex.quote(str(hook)),
-                SUITE,
+                # full: keep the essential set's .debs too (the hook copies them to the repository);
+                # minimal: keep the package lists the hook wrote for the local repository
+                "--skip=essential/unlink" if variant == "full" else "--skip=cleanup/apt/lists",
+                release,
                 str(rootfs),
                 str(sources),
             ]
             res = subprocess.run(cmd, env=env, text=True, capture_output=True, check=False)
             if res.returncode != 0:
                 raise LabError("mmdebstrap failed:\n%s" % (res.stderr[-4000:]))
-            staging = work / "image"
-            staging.mkdir()
+            if variant == "full":
+                write_repo_index(staging / "repo")
             shutil.copy2(kdir / "boot" / ("vmlinuz-" + kver), staging / "vmlinuz")
-            build_initramfs(rootfs, kdir, kver, staging / "initrd.img")
+            build_initramfs(rootfs, kdir, staging / "initrd.img")
             run(["mkfs.ext4", "-q", "-F", "-L", "lvsroot", "-d", str(rootfs), str(staging / "base.ext4"), "3G"])
             (staging / "kver").write_text(kver)
+            (staging / "key").write_text("%s-%s" % (release, variant))
             if img.root.exists():
                 shutil.rmtree(img.root)
             img.root.parent.mkdir(parents=True, exist_ok=True)
             staging.rename(img.root)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        log("image ready in %.0f s" % (time.monotonic() - started))
-        # keep the two newest images (a running lab may still boot from the previous one)
-        images = sorted((cache / "images").iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in images[2:]:
-            shutil.rmtree(old, ignore_errors=True)
+        log("%s %s image ready in %.0f s" % (release, variant, time.monotonic() - started))
+        prune_images(cache)
     return img
+
+
+def prune_images(cache: Path) -> None:
+    """Keep the two newest images of each release and variant (a running lab may still boot
+    from the previous one); an image without a key file is an old bookworm full image."""
+    by_key: Dict[str, List[Path]] = {}
+    for path in (cache / "images").iterdir():
+        key_file = path / "key"
+        key = key_file.read_text().strip() if key_file.exists() else "bookworm-full"
+        by_key.setdefault(key, []).append(path)
+    for paths in by_key.values():
+        paths.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in paths[2:]:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------
@@ -376,6 +550,10 @@ class Host:
     nets: Dict[str, str]  # network name -> IPv4 address, in NIC order (eth1, eth2, ...)
     ssh_port: int = 0
     memory: int = 256
+    release: str = DEFAULT_RELEASE  # Debian release of its image
+    variant: str = DEFAULT_VARIANT  # image variant: full or minimal
+    image: str = ""  # image directory (empty: the lab's, from a state file of before releases)
+    kver: str = ""
 
     def iface(self, net: str) -> str:
         return "eth%d" % (list(self.nets).index(net) + 1)
@@ -450,10 +628,20 @@ def read_spec(path: str) -> List[Dict[str, Any]]:
         import yaml
 
         data = yaml.safe_load(text)
-    hosts = data["hosts"] if isinstance(data, dict) else data
-    if not isinstance(hosts, list) or not hosts:
+    if isinstance(data, dict):  # a topology ({hosts: [...]}) or a molecule.yml ({platforms: [...]})
+        data = data.get("hosts", data.get("platforms"))
+    if not isinstance(data, list) or not data:
         raise LabError("topology must be a list of hosts (or {hosts: [...]})")
-    return hosts
+    return data
+
+
+def spec_images(entry: Dict[str, Any]) -> Tuple[str, str]:
+    """(release, image variant) of a topology entry: ``release:`` and ``image:``, both optional."""
+    release = check_release(str(entry.get("release") or DEFAULT_RELEASE))
+    variant = str(entry.get("image") or DEFAULT_VARIANT)
+    if variant not in VARIANTS:
+        raise LabError("host %s: unknown image %r (have %s)" % (entry.get("name"), variant, ", ".join(VARIANTS)))
+    return release, variant
 
 
 def pid_alive(pid: int) -> bool:
@@ -551,7 +739,7 @@ def qemu_cmd(lab: Lab, host: Host, img: Image) -> List[str]:
         "-device",
         "virtio-rng-pci",
         "-netdev",
-        "user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22" % host.ssh_port,
+        "user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22%s" % (host.ssh_port, repo_forward(host, img)),
         "-device",
         "virtio-net-pci,netdev=mgmt,mac=%s,addr=0x10" % lab.mac(host, 0),
     ]
@@ -572,8 +760,26 @@ def qemu_cmd(lab: Lab, host: Host, img: Image) -> List[str]:
     return cmd
 
 
+def repo_forward(host: Host, img: Image) -> str:
+    """A minimal guest's way to the local repository: REPO_ADDR:80 on its management NIC runs
+    ``lab.py repo-serve`` on the host for each connection (qemu's guestfwd ``cmd:``; the
+    process ends with the connection). Nothing else of the host is reachable."""
+    if host.variant != "minimal":
+        return ""
+    repo = Path(build_image(host.release, "full").root) / "repo"
+    python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable  # outlives venvs
+    if any(c in str(repo) + str(Path(__file__)) + python for c in ", '\""):
+        raise LabError("the repository path, lab.py or python path holds a comma, space or quote: %s" % repo)
+    return ",guestfwd=tcp:%s:80-cmd:%s -I -S %s repo-serve %s" % (
+        REPO_ADDR,
+        python,
+        Path(__file__).resolve(),
+        repo,
+    )
+
+
 def launch(lab: Lab, host: Host) -> None:
-    img = Image(Path(lab.image), lab.kver)
+    img = Image(Path(host.image or lab.image), host.kver or lab.kver)
     overlay = lab.dir / (host.name + ".qcow2")
     if not overlay.exists():
         run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(img.disk), str(overlay)])
@@ -705,6 +911,8 @@ def write_inventory(lab: Lab) -> Path:
             "      ansible_ssh_private_key_file: %s" % key,
             "      ansible_python_interpreter: /usr/bin/python3",
             "      lab_netns: %s" % lab.netns,
+            "      lab_release: %s" % host.release,
+            "      lab_image: %s" % host.variant,
         ]
         for net, addr in host.nets.items():
             lines += ["      lab_%s_ip: %s" % (net, addr), "      lab_%s_iface: %s" % (net, host.iface(net))]
@@ -733,7 +941,7 @@ def default_address(net: str, index: int) -> str:
 
 def cmd_up(args: argparse.Namespace) -> None:
     spec = read_spec(args.spec)
-    img = build_image()
+    images = {pair: build_image(*pair) for pair in sorted({spec_images(entry) for entry in spec})}
     name = args.lab
     if (state_root() / name / "lab.json").exists():
         if args.reuse and lab_healthy(Lab.load(name)):
@@ -741,7 +949,8 @@ def cmd_up(args: argparse.Namespace) -> None:
             print(write_inventory(Lab.load(name)))
             return
         do_down(name)
-    lab = Lab(name, image=str(img.root), kver=img.kver)
+    first = images[spec_images(spec[0])]
+    lab = Lab(name, image=str(first.root), kver=first.kver)
     for index, entry in enumerate(spec, start=1):
         nets_in = entry.get("nets") or {"lan": None}
         if isinstance(nets_in, list):
@@ -751,7 +960,19 @@ def cmd_up(args: argparse.Namespace) -> None:
             if net not in NETWORKS:
                 raise LabError("host %s: unknown network %r (have %s)" % (entry["name"], net, ", ".join(NETWORKS)))
             nets[net] = addr or default_address(net, index)
-        host = Host(entry["name"], index, list(entry.get("groups", [])), nets, memory=int(entry.get("memory", 256)))
+        release, variant = spec_images(entry)
+        img = images[(release, variant)]
+        host = Host(
+            entry["name"],
+            index,
+            list(entry.get("groups", [])),
+            nets,
+            memory=int(entry.get("memory", 256)),
+            release=release,
+            variant=variant,
+            image=str(img.root),
+            kver=img.kver,
+        )
         lab.hosts[host.name] = host
     lab.dir.mkdir(parents=True, exist_ok=True)
     lab.save()
@@ -849,7 +1070,64 @@ def cmd_netns(args: argparse.Namespace) -> int:
 
 
 def cmd_image(args: argparse.Namespace) -> None:
-    print(build_image(force=args.force).root)
+    pairs = {(args.release or DEFAULT_RELEASE, args.variant or DEFAULT_VARIANT)} if not args.spec else set()
+    for spec in args.spec:
+        pairs |= {spec_images(entry) for entry in read_spec(spec)}
+    if args.release or args.variant:
+        pairs = {(args.release or r, args.variant or v) for r, v in pairs}
+    for release, variant in sorted(pairs):
+        started = time.monotonic()
+        img = build_image(release, variant, force=args.force)
+        size = sum(f.stat().st_blocks * 512 for f in img.root.rglob("*") if f.is_file())
+        log(
+            "%s %s: %s (%.0f MB on disk, %.0f s)" % (release, variant, img.root, size / 1e6, time.monotonic() - started)
+        )
+        print(img.root)
+
+
+def cmd_repo_serve(args: argparse.Namespace) -> int:
+    """HTTP/1.1 GET/HEAD of the files of one directory, on stdin/stdout (qemu guestfwd cmd:).
+
+    qemu connects the guest's TCP connection to this process's stdin, stdout and stderr, so
+    nothing may be written to stderr; the process ends when the guest closes the connection.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    root = Path(args.dir).resolve()
+    rfile, wfile = sys.stdin.buffer, sys.stdout.buffer
+    for _request in range(100000):
+        line = rfile.readline(8192)
+        if not line:
+            return 0
+        if not line.strip():
+            continue
+        headers = {}
+        for _header in range(100):
+            hline = rfile.readline(8192)
+            if not hline or not hline.strip():
+                break
+            name, _sep, value = hline.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        parts = line.decode("latin-1").split()
+        method, target = (parts + ["", ""])[:2]
+        path = (root / os.path.normpath("/" + unquote(target.split("?", 1)[0])).lstrip("/")).resolve()
+        body = b""
+        if method not in ("GET", "HEAD"):
+            status = "405 Method Not Allowed"
+        elif path.is_file() and (path == root or root in path.parents):
+            status = "200 OK"
+            body = path.read_bytes()
+        else:
+            status = "404 Not Found"
+        head = "HTTP/1.1 %s\r\nContent-Length: %d\r\nContent-Type: application/octet-stream\r\n\r\n" % (
+            status,
+            len(body),
+        )
+        wfile.write(head.encode() + (body if method == "GET" else b""))
+        wfile.flush()
+        if headers.get("connection", "").lower() == "close":
+            return 0
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> None:
@@ -873,9 +1151,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lab", default=os.environ.get("LVS_LAB_NAME", "lab"), help="lab name (default: %(default)s)")
     sub = parser.add_subparsers(dest="verb", required=True)
-    p = sub.add_parser("image", help="build or reuse the cached guest image")
+    p = sub.add_parser("image", help="build or reuse the cached guest images (of the topologies given)")
     p.add_argument("--force", action="store_true")
+    p.add_argument("--release", choices=RELEASES, help="default: %s, or what the topologies use" % DEFAULT_RELEASE)
+    p.add_argument("--variant", choices=VARIANTS, help="default: %s, or what the topologies use" % DEFAULT_VARIANT)
+    p.add_argument("spec", nargs="*", help="topology files or molecule.yml: build every image their hosts use")
     p.set_defaults(func=cmd_image)
+    p = sub.add_parser("repo-serve", help=argparse.SUPPRESS)  # run by qemu per guest connection
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_repo_serve)
     p = sub.add_parser("up", help="boot the hosts of a topology file (JSON/YAML, '-' = stdin)")
     p.add_argument("spec")
     p.add_argument("--reuse", action="store_true", help="keep an already running, healthy lab of that name")

@@ -554,6 +554,7 @@ class Host:
     variant: str = DEFAULT_VARIANT  # image variant: full or minimal
     image: str = ""  # image directory (empty: the lab's, from a state file of before releases)
     kver: str = ""
+    repo: str = ""  # minimal image: the local repository it is served (fixed at up: a restart never rebuilds)
 
     def iface(self, net: str) -> str:
         return "eth%d" % (list(self.nets).index(net) + 1)
@@ -766,7 +767,7 @@ def repo_forward(host: Host, img: Image) -> str:
     process ends with the connection). Nothing else of the host is reachable."""
     if host.variant != "minimal":
         return ""
-    repo = Path(build_image(host.release, "full").root) / "repo"
+    repo = Path(host.repo) if host.repo else build_image(host.release, "full").root / "repo"
     python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable  # outlives venvs
     if any(c in str(repo) + str(Path(__file__)) + python for c in ", '\""):
         raise LabError("the repository path, lab.py or python path holds a comma, space or quote: %s" % repo)
@@ -972,6 +973,7 @@ def cmd_up(args: argparse.Namespace) -> None:
             variant=variant,
             image=str(img.root),
             kver=img.kver,
+            repo=str(build_image(release, "full").root / "repo") if variant == "minimal" else "",
         )
         lab.hosts[host.name] = host
     lab.dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Host side of DR and TUN on a real kernel: vip_iface and arp_sysctl in the qemu lab.
 
-* the integration playbooks of both modules (four steps, errors, removal);
+* the integration playbooks of both modules (four steps, errors, removal), and of managed_files;
 * the four steps through ``lab.four_steps``, a reboot of the guest, and the
   proof that VIPs and sysctls are back (and the modules report no change);
 * DR and TUN (IPIP, GRE and GUE) end to end: director rule with ``ipvsadm``, nginx on the real
@@ -22,6 +22,7 @@ pytestmark = pytest.mark.lab
 TARGETS = Path(__file__).resolve().parent / "targets"
 VIP = "lvs.cluster.vip_iface"
 ARP = "lvs.cluster.arp_sysctl"
+MF = "lvs.cluster.managed_files"
 MAC_RE = re.compile(r"([0-9a-f]{2}(?::[0-9a-f]{2}){5})", re.I)
 
 RESET_SYSCTL = (
@@ -43,6 +44,34 @@ def test_vip_iface_playbook(lab: LabHandle) -> None:
 
 def test_arp_sysctl_playbook(lab: LabHandle) -> None:
     run_playbook(lab, "arp_sysctl")
+
+
+def test_managed_files_playbook(lab: LabHandle) -> None:
+    run_playbook(lab, "managed_files")
+
+
+def test_managed_files_four_steps(lab: LabHandle) -> None:
+    """The lab's four-step helper, then one changed entry: only its path is in changed_paths."""
+    host, root = "rs1", "/var/tmp/lvs-mf-steps"
+    files: List[Dict[str, Any]] = [
+        {"path": f"{root}/modules-load.d/lvs.conf", "content": "ip_vs\n"},
+        {"path": f"{root}/system/x.service.d/lvs.conf", "content": "[Unit]\nAfter=remote-fs.target\n"},
+        {"path": f"{root}/wants/x.service", "state": "link", "src": "../system/x.service"},
+        {"path": f"{root}/www", "state": "directory", "mode": "0750"},
+    ]
+    lab.ssh(host, f"rm -rf {root}")
+    try:
+        results = lab.four_steps(host, MF, {"files": files})
+        assert results[0]["changed_paths"] == results[1]["changed_paths"] == [f["path"] for f in files]
+        assert results[2]["changed_paths"] == results[3]["changed_paths"] == []
+        assert lab.ssh(host, f"cat {root}/modules-load.d/lvs.conf").stdout == "ip_vs\n"
+        files[1]["content"] += "Requires=remote-fs.target\n"
+        res = lab.module(host, MF, {"files": files}, diff=True)
+        assert not res.get("failed") and res["changed"], res
+        assert res["changed_paths"] == [files[1]["path"]]
+        assert [d["after"] for d in res["diff"]] == [files[1]["content"]]
+    finally:
+        lab.ssh(host, f"rm -rf {root}", check=False)
 
 
 def proc(lab: LabHandle, host: str, keys: List[str]) -> Dict[str, str]:

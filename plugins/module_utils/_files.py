@@ -406,31 +406,30 @@ def _apply_one(action: Action) -> None:
             os.unlink(spec.norm)
         return
     make_parents(spec.norm)
+    # validate_files guarantees content (file), mode (file, directory) and src (link)
+    mode = spec.mode if spec.mode is not None else DEFAULT_MODES.get(spec.state, 0)
     if spec.state == "file":
-        assert spec.content is not None and spec.mode is not None
         if action.rewrite:
-            write_file(spec.norm, spec.content, spec.mode, spec.uid, spec.gid)
+            write_file(spec.norm, spec.content or b"", mode, spec.uid, spec.gid)
             return
         st = os.lstat(spec.norm)
         if (st.st_uid, st.st_gid) != (spec.uid, spec.gid):
             os.chown(spec.norm, spec.uid, spec.gid)
-        os.chmod(spec.norm, spec.mode)
+        os.chmod(spec.norm, mode)
     elif spec.state == "directory":
-        assert spec.mode is not None
         try:
-            os.mkdir(spec.norm, spec.mode)
+            os.mkdir(spec.norm, mode)
         except FileExistsError:
             pass
         st = os.lstat(spec.norm)
         if (st.st_uid, st.st_gid) != (spec.uid, spec.gid):
             os.chown(spec.norm, spec.uid, spec.gid)
-        os.chmod(spec.norm, spec.mode)
+        os.chmod(spec.norm, mode)
     elif spec.state == "link":
-        assert spec.src is not None
         if action.before_kind == "link" and action.before_src == spec.src:
             os.lchown(spec.norm, spec.uid, spec.gid)
         else:
-            make_link(spec.norm, spec.src, spec.uid, spec.gid)
+            make_link(spec.norm, spec.src or "", spec.uid, spec.gid)
 
 
 def apply_plan(plan: FilesPlan) -> List[str]:

@@ -23,7 +23,8 @@ description:
     chmod/chown'ed. Missing parent directories are created with mode 0755, owned by root:root.
   - Entries are applied in the order given. If a write fails halfway, the error names the paths already changed
     and RV(changed_paths) lists them.
-  - Templates are rendered on the controller, e.g.
+  - >-
+    Templates are rendered on the controller, e.g.
     C(content: "{{ lookup('ansible.builtin.template', 'unit.service.j2') }}").
 author:
   - lvs.cluster contributors (@lvs-cluster)
@@ -77,7 +78,7 @@ options:
         default: root
 notes:
   - Needs root to set ownership. Supports check mode (reports what would change, writes nothing) and diff mode
-    (one diff per changed entry: the content for files, a short state summary for directories and links).
+    (one diff per changed entry, with the content of files and a short state summary of directories and links).
   - Only the entries listed are touched; nothing else in their directories is removed.
 seealso:
   - module: ansible.builtin.copy

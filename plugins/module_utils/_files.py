@@ -348,6 +348,24 @@ def make_parents(path: str) -> None:
         os.chown(parent, 0, 0)
 
 
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _rename_into_place(tmp: str, path: str) -> None:
+    """Rename the finished temporary ``tmp`` over ``path`` (removing ``tmp`` if that fails), then
+    fsync the directory so the rename survives a crash."""
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    _fsync_dir(os.path.dirname(path))
+
+
 def write_file(path: str, content: bytes, mode: int, uid: int, gid: int) -> None:
     """Atomically replace ``path``: temp file in the same directory, fsync, chmod/chown, rename."""
     directory = os.path.dirname(path)
@@ -359,14 +377,10 @@ def write_file(path: str, content: bytes, mode: int, uid: int, gid: int) -> None
             os.fsync(handle.fileno())
             os.fchown(handle.fileno(), uid, gid)
             os.fchmod(handle.fileno(), mode)  # after chown, which may clear setuid bits
-        os.rename(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
-    _fsync_dir(directory)
+    _rename_into_place(tmp, path)
 
 
 def make_link(path: str, src: str, uid: int, gid: int) -> None:
@@ -383,14 +397,10 @@ def make_link(path: str, src: str, uid: int, gid: int) -> None:
         raise OSError(errno.EEXIST, "no free temporary name", path)
     try:
         os.lchown(tmp, uid, gid)
-        os.rename(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
-    _fsync_dir(directory)
+    _rename_into_place(tmp, path)
 
 
 def _apply_one(action: Action) -> None:

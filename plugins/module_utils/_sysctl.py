@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from ansible_collections.lvs.cluster.plugins.module_utils._files import write_file
 
 SYSCTL_FILE = "/etc/sysctl.d/90-lvs-cluster.conf"
 MODULES_LOAD_FILE = "/etc/modules-load.d/lvs-cluster.conf"
@@ -227,21 +228,8 @@ def write_proc(key: str, value: str, root: str = PROC_SYS) -> None:
 
 
 def atomic_write(path: str, content: str, mode: int = 0o644, dir_mode: int = 0o755) -> None:
-    """Write ``content`` to ``path`` atomically (temp file + fsync + rename)."""
+    """Write ``content`` to ``path`` atomically (temp file + fsync + rename), owned by root."""
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         os.makedirs(directory, dir_mode)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_file(path, content.encode("utf-8"), mode, 0, 0)

@@ -276,6 +276,11 @@ def test_tun_end_to_end(lab: LabHandle, tun_type: str, rs_iface: str, forward: s
         assert f"port {gue_port}" not in lab.ssh("rs1", "ip fou show").stdout
 
 
+def link_local(address: str) -> str:
+    """fe80::<host part> for a lab address 2001:db8:0:1::<host part>."""
+    return "fe80::" + address.rsplit("::", 1)[1]
+
+
 def test_tun_ipv6_end_to_end(lab: LabHandle) -> None:
     """IPv6 VIP, IPv6 transport: the director tunnels (ip6ip6) to ip6tnl0 on the real servers."""
     vip = "2001:db8:0:1::100"
@@ -283,7 +288,10 @@ def test_tun_ipv6_end_to_end(lab: LabHandle) -> None:
     rs_vip: Dict[str, Any] = {"vips": [vip], "interface": "ip6tnl0", "role": "realserver"}
     try:
         for host, address in lan6.items():  # the lab gives the guests IPv4 only
+            # and, on trixie (systemd-network-generator writes LinkLocalAddressing=no for ip=), no
+            # link-local address: without one the kernel sends no neighbour solicitation at all
             lab.ssh(host, f"ip -6 addr replace {address}/64 dev eth1 nodad")
+            lab.ssh(host, f"ip -6 addr replace {link_local(address)}/64 dev eth1 nodad")
         res = lab.module("director", VIP, {"vips": [vip], "interface": "eth1", "role": "director"})
         assert not res.get("failed"), res
         lab.ssh(
@@ -309,6 +317,7 @@ def test_tun_ipv6_end_to_end(lab: LabHandle) -> None:
             lab.ssh(rs, "systemctl stop nginx", check=False)
         for host, address in lan6.items():
             lab.ssh(host, f"ip -6 addr del {address}/64 dev eth1", check=False)
+            lab.ssh(host, f"ip -6 addr del {link_local(address)}/64 dev eth1", check=False)
 
 
 # ---------------------------------------------------------------------------
@@ -352,7 +361,9 @@ def test_ipvsadm_dropin_rhel_unit(lab: LabHandle) -> None:
         lab.ssh(host, f"ipvsadm -A -t {service} -s rr && ipvsadm -a -t {service} -r 192.0.2.11:80 -g")
 
     def unit(action: str) -> None:
-        lab.ssh(host, f"systemctl {action} ipvsadm.service")
+        # reset-failed clears systemd's start rate limit (5 starts in 10 s), which this test's
+        # quick succession of starts and restarts would otherwise hit
+        lab.ssh(host, f"systemctl reset-failed ipvsadm.service; systemctl {action} ipvsadm.service")
 
     cleanup = (
         "systemctl unmask ipvsadm.service; systemctl stop ipvsadm.service; "
@@ -403,7 +414,11 @@ def test_ipvsadm_dropin_rhel_unit(lab: LabHandle) -> None:
         assert lab.ssh(host, "systemctl is-active ipvsadm.service").stdout.strip() == "active"
 
         # HA path without a drop-in: stopped and masked by the role's task arguments, the table stays
-        lab.ssh(host, f"rm -rf {DROPIN_DIR} && systemctl daemon-reload && systemctl restart ipvsadm.service")
+        lab.ssh(
+            host,
+            f"rm -rf {DROPIN_DIR} && systemctl daemon-reload && systemctl reset-failed ipvsadm.service && "
+            "systemctl restart ipvsadm.service",
+        )
         add(s3)
         live = table()
         res = lab.module(

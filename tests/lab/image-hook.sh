@@ -46,11 +46,13 @@ CONF
 # addresses come from ip= on the kernel command line (systemd-network-generator)
 chroot "$root" systemctl enable systemd-networkd.service
 echo 'LLMNR=no' >> "$root/etc/systemd/resolved.conf" 2>/dev/null || true
+# network-online waits for every link, as on a real host (with --any the management NIC alone reached it,
+# and a real server's NFS mount unit could start before its cluster NIC had its address); bounded.
 mkdir -p "$root/etc/systemd/system/systemd-networkd-wait-online.service.d"
 cat > "$root/etc/systemd/system/systemd-networkd-wait-online.service.d/lab.conf" <<'CONF'
 [Service]
 ExecStart=
-ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=20
+ExecStart=/lib/systemd/systemd-networkd-wait-online --timeout=20
 CONF
 
 # units a throw-away test guest never needs (boot speed)

@@ -12,12 +12,17 @@ Measures, on the lab ``director`` (real IPVS kernel, TCG guest):
 
 Writes the numbers and ratios to ``docs/benchmark.md``.
 
-    LVS_LAB_NAME=ipvs LVS_LAB_KEEP=1 python3 tests/benchmark/ipvs_bench.py [--services 1000] [--servers 10]
+    LVS_LAB_NAME=ipvs LVS_LAB_KEEP=1 PYTHONPATH=tests:.build/collections \
+        python3 tests/benchmark/ipvs_bench.py [--services 1000] [--servers 10]
+
+from the checkout: ``PYTHONPATH`` gives ``labtools`` (tests/) and ``ansible_collections``
+(.build/collections, the link to the checkout that ``ensure_collection_link`` makes).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import shutil
@@ -28,12 +33,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))
+from labtools import REPO, LabHandle, ensure_collection_link
 
-from labtools import LabHandle, ensure_collection_link  # noqa: E402
-
-sys.path.insert(0, str(ensure_collection_link()))
+ensure_collection_link()
+importlib.invalidate_caches()  # the link may have just been made
 
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import render_rules, table_from_spec  # noqa: E402
 

@@ -2,19 +2,16 @@
 
 Usage: ipvs_bench_guest.py TABLE.json  (a list of services as ipvs_table takes them)
 Prints one JSON object: timings of validation, read, plan, apply and the plan's size.
-Needs ``ansible_collections/lvs/cluster/plugins/module_utils`` on ``sys.path``
-(the benchmark driver copies it next to this script).
+Needs ``ansible_collections/lvs/cluster/plugins/module_utils`` next to this script (the
+benchmark driver copies it there; python puts the script's directory first on ``sys.path``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa: E402
     IpvsClient,

@@ -1,25 +1,17 @@
 """Session fixture ``lab``: the integration topology booted in the qemu lab.
 
 ``LVS_LAB_NAME`` picks the lab instance (default ``integ``); ``LVS_LAB_KEEP=1``
-reuses a running lab and leaves it up afterwards (for development).
+reuses a running lab and leaves it up afterwards (for development). ``labtools``
+(``tests/labtools.py``) comes from pytest's ``pythonpath`` (pyproject.toml).
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 from typing import Iterator
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from labtools import REPO, LabHandle, ensure_collection_link  # noqa: E402
-
-collections = ensure_collection_link()
-if str(collections) not in sys.path:
-    sys.path.insert(0, str(collections))
+from labtools import REPO, LabHandle
 
 TOPOLOGY = REPO / "tests" / "lab" / "topologies" / "integration.yml"
 

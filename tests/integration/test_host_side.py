@@ -1,6 +1,7 @@
 """Host side of DR and TUN on a real kernel: vip_iface and arp_sysctl in the qemu lab.
 
-* the integration playbooks of both modules (four steps, errors, removal), and of managed_files;
+* the integration playbooks of both modules (four steps, errors, removal), and of managed_files
+  (``targets/<name>/playbook.yml``, layout in tests/integration/README.md);
 * the four steps through ``lab.four_steps``, a reboot of the guest, and the
   proof that VIPs and sysctls are back (and the modules report no change);
 * DR and TUN (IPIP, GRE and GUE) end to end: director rule with ``ipvsadm``, nginx on the real

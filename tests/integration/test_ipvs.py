@@ -1,8 +1,9 @@
 """IPVS modules on a real kernel: run the target playbooks in the lab.
 
-Each playbook under ``targets/ipvs_*`` runs every module in four steps
+Each playbook ``targets/ipvs_*/playbook.yml`` runs every module in four steps
 (check, apply, repeat, repeat in check mode), compares with ipvsadm as the
 oracle in both directions and checks that bad input writes nothing.
+The layout of a target: tests/integration/README.md.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.lab
 
 @pytest.mark.parametrize("target", PLAYBOOKS)
 def test_ipvs_target(lab: LabHandle, target: str) -> None:
-    proc = lab.playbook(TARGETS / target / "main.yml")
+    proc = lab.playbook(TARGETS / target / "playbook.yml")
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert "failed=0" in proc.stdout
 

@@ -1,9 +1,13 @@
-"""Make ``ansible_collections.lvs.cluster`` importable from the checkout."""
+"""Make ``ansible_collections.lvs.cluster`` importable from the checkout.
+
+``.build/collections`` is on pytest's ``pythonpath`` (pyproject.toml); this makes the link
+``ansible_collections/lvs/cluster`` -> the checkout in it.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,5 +20,5 @@ if not LINK.exists():
         os.symlink(REPO, LINK)
     except FileExistsError:
         pass
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
+    # the import system may have looked for modules in the directory before it existed
+    importlib.invalidate_caches()

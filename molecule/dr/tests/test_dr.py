@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
+import lvs_checks as lc
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lvs_checks as lc  # noqa: E402
 
 VIP = "192.0.2.100"
 CLIENT = "192.0.2.254"

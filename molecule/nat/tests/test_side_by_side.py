@@ -6,13 +6,8 @@ through its own VIP, and each director carries only its own cluster's table.
 
 from __future__ import annotations
 
-import os
-import sys
-
+import lvs_checks as lc
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import lvs_checks as lc  # noqa: E402
 
 DR_VIP = "203.0.113.100"
 NAT_VIP = "198.51.100.100"

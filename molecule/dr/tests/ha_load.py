@@ -1,1 +1,0 @@
-../../ha/tests/ha_load.py

@@ -1,1 +1,0 @@
-../../dr/tests/lvs_checks.py

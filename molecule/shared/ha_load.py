@@ -171,6 +171,19 @@ class Load:
             self.stop()
         return self.result()
 
+    def finish(self, tail: float) -> Result:
+        """Keep the loop running ``tail`` more seconds (or until its own end), then stop it.
+
+        A measurement's loop is started long enough for slow emulated boots and ended once
+        what it measures is over plus a tail, instead of always running its whole bound.
+        """
+        assert self.proc is not None
+        try:
+            self.proc.wait(timeout=tail)
+        except subprocess.TimeoutExpired:
+            self.stop()
+        return self.result()
+
     def stop(self) -> None:
         """Stop the loop by its PID (its process group: the loop and its curls)."""
         if self.proc is not None and self.proc.poll() is None:

@@ -162,6 +162,7 @@ class LabHandle:
         check: bool = False,
         args: Optional[List[str]] = None,
         inventory: Optional[Path] = None,
+        env: Optional[Dict[str, str]] = None,
     ) -> subprocess.CompletedProcess:
         argv = [
             str(Path(sys.executable).parent / "ansible-playbook"),
@@ -174,7 +175,9 @@ class LabHandle:
         if check:
             argv += ["--check"]
         argv += args or []
-        return subprocess.run(argv, text=True, capture_output=True, env=self._env(), cwd=str(REPO), check=False)
+        return subprocess.run(
+            argv, text=True, capture_output=True, env={**self._env(), **(env or {})}, cwd=str(REPO), check=False
+        )
 
     def module(
         self, host: str, module: str, args: Dict[str, Any], check: bool = False, diff: bool = False

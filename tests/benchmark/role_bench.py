@@ -71,10 +71,16 @@ def write_inventory(lab: LabHandle, dest: Path, services: int, servers: int) -> 
 def run(lab: LabHandle, inventory: Path, host: str) -> Tuple[float, int, int]:
     """site.yml limited to host: (seconds, tasks ok on the host, changed)."""
     t0 = time.monotonic()
-    proc = lab.playbook(REPO / "playbooks" / "site.yml", inventory=inventory, args=["--limit", host])
+    timing = {  # the lab-only callback's LAB-TIMING lines: the slowest tasks of the run
+        "ANSIBLE_CALLBACK_PLUGINS": "%s:%s"
+        % (REPO / "tests" / "lab" / "callback_plugins", REPO / "tests" / "integration" / "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "lab_timing",
+    }
+    proc = lab.playbook(REPO / "playbooks" / "site.yml", inventory=inventory, args=["--limit", host], env=timing)
     took = time.monotonic() - t0
     if proc.returncode != 0:
         raise SystemExit("site.yml --limit %s failed:\n%s%s" % (host, proc.stdout[-5000:], proc.stderr[-2000:]))
+    print("\n".join(line for line in proc.stdout.splitlines() if line.startswith("LAB-TIMING")), flush=True)
     recap = re.search(r"^%s\s*: ok=(\d+)\s+changed=(\d+)" % re.escape(host), proc.stdout, re.M)
     if not recap:
         raise SystemExit("no recap for %s:\n%s" % (host, proc.stdout[-3000:]))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     AF_INET,
@@ -52,6 +52,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     Service,
     ServiceKey,
     apply_plan_to_model,
+    apply_transaction,
     dest_from_spec,
     family_name,
     hostport,
@@ -66,6 +67,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     sort_dests,
     sort_services,
     table_from_spec,
+    undo_ops,
 )
 from ansible_collections.lvs.cluster.plugins.module_utils._netlink import (
     Attr,
@@ -74,6 +76,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._netlink import (
     GenlSocket,
     NetlinkBatchError,
     NetlinkError,
+    NetlinkProtocolError,
     Schema,
     register_codec,
 )
@@ -118,6 +121,9 @@ __all__ = [
     "TUN_TYPES",
     "TUN_TYPE_NAMES",
     "apply_plan_to_model",
+    "apply_transaction",
+    "converge_service",
+    "converge_table",
     "daemon_attrs",
     "daemon_from_attrs",
     "dest_attrs",
@@ -143,6 +149,7 @@ __all__ = [
     "sort_dests",
     "sort_services",
     "table_from_spec",
+    "undo_ops",
 ]
 
 IPVS_GENL_NAME = "IPVS"
@@ -681,20 +688,33 @@ class IpvsClient:
 
     # -- writing --------------------------------------------------------
 
-    def apply(self, plan: Plan, window: int = 256) -> int:
-        """Pipeline the plan's writes; raise ``IpvsApplyError`` naming each refused write."""
+    def apply(self, plan: Plan, current: Mapping[ServiceKey, Service]) -> int:
+        """Pipeline the plan's writes, all or nothing (see ``apply_transaction``).
+
+        ``current``: the live table the plan was made from (with the real servers of
+        every service the plan touches).  When the kernel refuses a write, the writes
+        already made are undone and ``IpvsApplyError`` names the refused ones.
+        """
+        return apply_transaction(plan, current, self.write)
+
+    def write(self, ops: Sequence[Op], window: int = 256) -> List[Tuple[int, str]]:
+        """Pipeline writes; ``(index, kernel error)`` of each refused one, every other was made.
+
+        The errors-only pipeline ends with an acknowledged barrier, so when it returns the
+        kernel has processed every write and reported each failure.  Raises
+        ``IpvsApplyError`` if the batch breaks off before that (then which writes were
+        made is unknown).
+        """
         cache: Dict[ServiceKey, bytes] = {}
         try:
-            return self.sock.pipeline_cmds(
-                (op_request(op, cache) for op in plan.ops), window, IPVS_GENL_VERSION, acks=False
-            )
+            self.sock.pipeline_cmds((op_request(op, cache) for op in ops), window, IPVS_GENL_VERSION, acks=False)
         except NetlinkBatchError as exc:
-            failures = [(plan.ops[i].describe(), str(err)) for i, err in exc.failures]
-            text = "; ".join("{}: {}".format(*f) for f in failures[:10])
-            more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
+            return [(i, str(err)) for i, err in exc.failures]
+        except (NetlinkError, NetlinkProtocolError, OSError) as exc:
             raise IpvsApplyError(
-                f"the kernel refused {len(failures)} of {len(plan.ops)} write(s): {text}{more}", failures
+                f"a batch of {len(ops)} IPVS write(s) broke off ({exc}); which of them the kernel made is unknown"
             ) from None
+        return []
 
     def set_timeouts(self, tcp: int = 0, tcpfin: int = 0, udp: int = 0) -> None:
         """Set timeouts; 0 leaves a value unchanged (kernel semantics)."""
@@ -711,6 +731,40 @@ class IpvsClient:
 
     def flush(self) -> None:
         self._request(CMD_FLUSH, {})
+
+
+def converge_table(
+    client: IpvsClient,
+    desired: Mapping[ServiceKey, Service],
+    absent: Sequence[ServiceKey] = (),
+    purge: bool = False,
+    purge_dests: bool = True,
+    check_mode: bool = False,
+) -> Tuple[Dict[ServiceKey, Service], Plan]:
+    """What ``ipvs_table`` does once its input is validated: read, plan, apply (all or nothing)."""
+    current = client.table(config_only=True)
+    plan = plan_table(desired, current, purge, purge_dests, absent)
+    if plan.changed and not check_mode:
+        client.apply(plan, current)
+    return current, plan
+
+
+def converge_service(
+    client: IpvsClient, svc: Service, present: bool = True, purge_dests: bool = False, check_mode: bool = False
+) -> Tuple[Dict[ServiceKey, Service], Plan]:
+    """What ``ipvs_service`` does once its input is validated: read, plan, apply (all or nothing)."""
+    current: Dict[ServiceKey, Service] = {}
+    for live in client.services():
+        if live.key == svc.key:
+            live.dests = client.dests(live)
+            current[live.key] = live
+    if present:
+        plan = plan_table({svc.key: svc}, current, purge_dests=purge_dests)
+    else:
+        plan = plan_table({}, current, absent=[svc.key])
+    if plan.changed and not check_mode:
+        client.apply(plan, current)
+    return current, plan
 
 
 def daemon_from_attrs(attrs: Dict[str, Any]) -> Dict[str, Any]:

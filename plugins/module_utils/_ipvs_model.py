@@ -755,7 +755,7 @@ def apply_transaction(plan: Plan, current: Mapping[ServiceKey, Service], write: 
     head = "the kernel refused {} of {} write(s): {}".format(
         len(refused), len(plan.ops), _listing(["{}: {}".format(*f) for f in refused])
     )
-    failed = {i for i, _ in failures}
+    failed = {f[0] for f in failures}
     done = [i for i in range(len(plan.ops)) if i not in failed]
     undo, origin, stuck = undo_ops(plan, current, done)
     try:
@@ -766,7 +766,7 @@ def apply_transaction(plan: Plan, current: Mapping[ServiceKey, Service], write: 
             "the IPVS table may differ from before the call",
             refused,
         ) from None
-    left_idx = sorted(set(stuck) | {origin[j] for j, _ in undo_failures})
+    left_idx = sorted(set(stuck) | {origin[f[0]] for f in undo_failures})
     if not left_idx:
         raise IpvsApplyError(
             f"{head}; rolled back: the {len(done)} other write(s) of this call were undone, "

@@ -41,7 +41,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa
 
 def best(rounds: int, items: int, func: Callable[[], Any]) -> float:
     times: List[float] = []
-    for _ in range(rounds):
+    for _round in range(rounds):
         t0 = time.process_time()  # CPU time: other processes on the host distort wall time
         func()
         times.append(time.process_time() - t0)

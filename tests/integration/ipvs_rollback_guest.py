@@ -60,7 +60,7 @@ def main() -> None:
             if request["path"] == "table":
                 converge_table(client, desired, purge=request.get("purge", False))
             else:
-                (svc,) = desired.values()
+                svc = next(iter(desired.values()))
                 converge_service(client, svc, purge_dests=request.get("purge", False))
     except IpvsApplyError as exc:
         result.update(failed=True, msg=str(exc), rolled_back=exc.rolled_back, left=exc.left)

@@ -766,7 +766,11 @@ def apply_transaction(plan: Plan, current: Mapping[ServiceKey, Service], write: 
             "the IPVS table may differ from before the call",
             refused,
         ) from None
-    left_idx = sorted(set(stuck) | {origin[f[0]] for f in undo_failures})
+    left_set = set(stuck) | {origin[f[0]] for f in undo_failures}
+    # a new service that stays keeps the real servers added to it (their undo was its deletion)
+    kept = {plan.ops[i].service.key for i in left_set if plan.ops[i].kind == NEW_SERVICE}
+    left_set |= {i for i in done if plan.ops[i].dest is not None and plan.ops[i].service.key in kept}
+    left_idx = sorted(left_set)
     if not left_idx:
         raise IpvsApplyError(
             f"{head}; rolled back: the {len(done)} other write(s) of this call were undone, "

@@ -260,10 +260,10 @@ def test_a_failed_undo_is_reported_with_what_is_left() -> None:
         apply_transaction(plan, current, kernel)
     msg = str(info.value)
     assert "rollback incomplete" in msg
-    assert "these stay made: new_service tcp:198.51.100.30:80" in msg
+    assert "these stay made: new_service tcp:198.51.100.30:80; new_dest tcp:198.51.100.30:80 -> 192.0.2.31:80" in msg
     assert "del_service tcp:198.51.100.30:80 failed: " + _err(errno.EPERM, "refused by the test") in msg
     assert not info.value.rolled_back
-    assert info.value.left == ["new_service tcp:198.51.100.30:80"]
+    assert info.value.left == ["new_service tcp:198.51.100.30:80", "new_dest tcp:198.51.100.30:80 -> 192.0.2.31:80"]
     # what is left is exactly that service; the other one was undone
     assert sorted(kernel.table) == sorted(list(current) + [list(desired)[0]])
 

@@ -343,7 +343,7 @@ _DEST_KEY = [f for f in DEST_FIELDS if f.role == "key"]
 _DEST_CONFIG = [f for f in DEST_FIELDS if f.role == "config"]
 
 
-Steps = Tuple[List[Tuple[int, Callable[[Any], Any]]], List[Tuple[int, Callable[[Any], Any]]]]
+_Steps = Tuple[List[Tuple[int, Callable[[Any], Any]]], List[Tuple[int, Callable[[Any], Any]]]]
 
 
 def _then(
@@ -373,7 +373,7 @@ class _DestWriter:
             raise ValueError("the tunnel attributes of a real server must be declared one after another")
 
     @staticmethod
-    def _steps(fields: Sequence[DestField], convs: Dict[int, Callable[[Any], Any]]) -> Steps:
+    def _steps(fields: Sequence[DestField], convs: Dict[int, Callable[[Any], Any]]) -> _Steps:
         puts, tunnel_puts = [], []
         for i, f in enumerate(fields):
             put = _then(f.put, convs.get(i))
@@ -383,7 +383,7 @@ class _DestWriter:
                 puts.append((i, put))
         return puts, tunnel_puts
 
-    def _convert(self, dest: Dest, steps: Steps) -> List[Any]:
+    def _convert(self, dest: Dest, steps: _Steps) -> List[Any]:
         values = list(self._get(dest))
         for i in self._addrs:
             values[i] = socket.inet_pton(dest.af, values[i])

@@ -99,11 +99,12 @@ def test_kernel_refusal_rolls_back_to_the_identical_table(lab: LabHandle) -> Non
     try:
         for i, case in enumerate(CASES):
             refused = next(iter(case["force"].values()))
+            shown = f"[{refused}]" if ":" in refused else refused  # as hostport() prints it
             out = lab.ssh("director", f"python3 {GUEST_DIR}/run.py {GUEST_DIR}/case{i}.json").stdout
             result = json.loads(out.strip().splitlines()[-1])
             assert result["failed"], (case, result)
             msg = result["msg"]
-            assert "the kernel refused 1 of " in msg and f" -> {refused}" in msg, msg
+            assert "the kernel refused 1 of " in msg and f" -> {shown}:" in msg, msg
             assert "Invalid argument (errno 22)" in msg, msg
             assert "rolled back" in msg and result["rolled_back"] and not result["left"], msg
             after = lab.ssh("director", state).stdout

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -92,6 +94,26 @@ class LabHandle:
 
     # -- commands ----------------------------------------------------------
     def ssh(self, host: str, cmd: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        res = subprocess.run(self._ssh_argv(host, cmd), text=True, capture_output=True, timeout=timeout, check=False)
+        if check and res.returncode != 0:
+            raise AssertionError("%s: %r failed (%d):\n%s%s" % (host, cmd, res.returncode, res.stdout, res.stderr))
+        return res
+
+    def upload(self, host: str, files: Dict[str, Path], guest_dir: str) -> None:
+        """Put ``{relative path in guest_dir: local file}`` into a fresh ``guest_dir`` (tar over SSH)."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for name, local in sorted(files.items()):
+                tar.add(str(local), arcname=name)
+        where = shlex.quote(guest_dir)
+        cmd = f"rm -rf {where} && mkdir -p {where} && tar xzf - -C {where}"
+        res = subprocess.run(
+            self._ssh_argv(host, cmd), input=buf.getvalue(), capture_output=True, timeout=120, check=False
+        )
+        if res.returncode != 0:
+            raise AssertionError("%s: upload to %s failed (%d): %r" % (host, guest_dir, res.returncode, res.stderr))
+
+    def _ssh_argv(self, host: str, cmd: str) -> List[str]:
         info = self.hosts()[host]
         key = Path(os.environ.get("LVS_LAB_CACHE", Path.home() / ".cache" / "lvs-cluster-lab")) / "ssh" / "id_ed25519"
         argv = [
@@ -119,10 +141,7 @@ class LabHandle:
             "root@127.0.0.1",
             cmd,
         ]
-        res = subprocess.run(argv, text=True, capture_output=True, timeout=timeout, check=False)
-        if check and res.returncode != 0:
-            raise AssertionError("%s: %r failed (%d):\n%s%s" % (host, cmd, res.returncode, res.stdout, res.stderr))
-        return res
+        return argv
 
     def netns(self, cmd: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
         res = subprocess.run(

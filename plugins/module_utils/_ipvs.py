@@ -5,6 +5,10 @@
 The single declarative table of IPVS commands and attributes below follows
 the kernel's ``include/uapi/linux/ip_vs.h`` (enum values, attribute types and
 byte orders as ``net/netfilter/ipvs/ip_vs_ctl.c`` reads and writes them).
+Each real-server attribute is declared once, in ``DEST_FIELDS``, with the
+``Dest`` field it carries; the hot paths (compiled write packers, the reply
+decoder and its cache key) are derived from it, the reply's attribute order
+learnt from the kernel's first reply.
 
 ``IpvsClient`` reads the live table and applies a ``Plan`` (see
 ``_ipvs_model``) with pipelined writes.  When the "IPVS" generic netlink
@@ -16,9 +20,12 @@ missing.
 from __future__ import annotations
 
 import ipaddress
+import operator
 import socket
 import struct
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     AF_INET,
@@ -52,6 +59,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     Service,
     ServiceKey,
     apply_plan_to_model,
+    apply_transaction,
     dest_from_spec,
     family_name,
     hostport,
@@ -66,15 +74,19 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     sort_dests,
     sort_services,
     table_from_spec,
+    undo_ops,
 )
 from ansible_collections.lvs.cluster.plugins.module_utils._netlink import (
+    NLA_TYPE_MASK,
     Attr,
     Codec,
     FamilyNotFound,
     GenlSocket,
     NetlinkBatchError,
     NetlinkError,
+    NetlinkProtocolError,
     Schema,
+    fixed_size,
     register_codec,
 )
 
@@ -118,6 +130,9 @@ __all__ = [
     "TUN_TYPES",
     "TUN_TYPE_NAMES",
     "apply_plan_to_model",
+    "apply_transaction",
+    "converge_service",
+    "converge_table",
     "daemon_attrs",
     "daemon_from_attrs",
     "dest_attrs",
@@ -143,6 +158,7 @@ __all__ = [
     "sort_dests",
     "sort_services",
     "table_from_spec",
+    "undo_ops",
 ]
 
 IPVS_GENL_NAME = "IPVS"
@@ -225,27 +241,68 @@ SERVICE_SCHEMA = Schema(
     ],
 )
 
+
+@dataclass(frozen=True)
+class DestField:
+    """One ``IPVS_DEST_ATTR_*`` attribute and the ``Dest`` field it carries.
+
+    ``role``: ``key`` identifies the real server (every write sends it), ``config`` is
+    what NEW_DEST/SET_DEST set, ``counter`` is only read, ``stats`` a nested counter
+    set.  ``put`` turns the field's value into the attribute's, ``get`` the attribute's
+    into the field's (None: the same value).  ``address``: an address of the real
+    server's family (``af``), 16 bytes on the wire.  ``tunnel``: meaningful with
+    forward=tunnel only, written as 0 otherwise.  The wire forms of both directions
+    (the generic ``Schema`` and the compiled hot paths) are derived from these rows.
+    """
+
+    attr: Attr
+    field: str = ""
+    role: str = "counter"
+    put: Optional[Callable[[Any], Any]] = None
+    get: Optional[Callable[[Any], Any]] = None
+    address: bool = False
+    tunnel: bool = False
+
+
 # enum IPVS_DEST_ATTR_*
-DEST_SCHEMA = Schema(
-    "ipvs_dest",
-    [
-        Attr(1, "addr", "ipvs_addr"),
-        Attr(2, "port", "be16"),
+DEST_FIELDS = (
+    DestField(Attr(1, "addr", "ipvs_addr"), "address", "key", address=True),
+    DestField(Attr(2, "port", "be16"), "port", "key"),
+    DestField(
         Attr(3, "fwd_method", "u32"),
-        Attr(4, "weight", "u32"),
-        Attr(5, "u_thresh", "u32"),
-        Attr(6, "l_thresh", "u32"),
-        Attr(7, "active_conns", "u32"),
-        Attr(8, "inact_conns", "u32"),
-        Attr(9, "persist_conns", "u32"),
-        Attr(10, "stats", STATS_SCHEMA),
-        Attr(11, "addr_family", "u16"),
-        Attr(12, "stats64", STATS64_SCHEMA),
+        "forward",
+        "config",
+        FWD_METHODS.__getitem__,
+        lambda v: FWD_NAMES.get(v & 0x7, str(v & 0x7)),  # IP_VS_CONN_F_FWD_MASK
+    ),
+    DestField(Attr(4, "weight", "u32"), "weight", "config"),
+    DestField(Attr(5, "u_thresh", "u32"), "u_threshold", "config"),
+    DestField(Attr(6, "l_thresh", "u32"), "l_threshold", "config"),
+    DestField(Attr(7, "active_conns", "u32"), "active_conns"),
+    DestField(Attr(8, "inact_conns", "u32"), "inactive_conns"),
+    DestField(Attr(9, "persist_conns", "u32"), "persistent_conns"),
+    DestField(Attr(10, "stats", STATS_SCHEMA), role="stats"),
+    DestField(Attr(11, "addr_family", "u16"), "af", "key"),
+    DestField(Attr(12, "stats64", STATS64_SCHEMA), role="stats"),
+    DestField(
         Attr(13, "tun_type", "u8"),
-        Attr(14, "tun_port", "be16"),
+        "tun_type",
+        "config",
+        TUN_TYPES.__getitem__,
+        lambda v: TUN_TYPE_NAMES.get(v, "ipip"),
+        tunnel=True,
+    ),
+    DestField(Attr(14, "tun_port", "be16"), "tun_port", "config", tunnel=True),
+    DestField(
         Attr(15, "tun_flags", "u16"),
-    ],
+        "tun_csum",
+        "config",
+        TUN_CSUM.__getitem__,
+        lambda v: TUN_CSUM_NAMES.get(v, "none"),
+        tunnel=True,
+    ),
 )
+DEST_SCHEMA = Schema("ipvs_dest", [f.attr for f in DEST_FIELDS])
 
 # enum IPVS_DAEMON_ATTR_*
 DAEMON_SCHEMA = Schema(
@@ -278,60 +335,177 @@ CMD_SCHEMA = Schema(
 # enum IPVS_INFO_ATTR_* (top level of the GET_INFO reply)
 INFO_SCHEMA = Schema("ipvs_info", [Attr(1, "version", "u32"), Attr(2, "conn_tab_size", "u32")])
 
-# Compiled packers for the hot path (thousands of dest writes); same bytes as CMD_SCHEMA.pack
+# Compiled packers for the hot path (thousands of writes); same bytes as CMD_SCHEMA.pack
 _SVC_ID_LAYOUT = SERVICE_SCHEMA.layout(["af", "protocol", "addr", "port"], nest=1, sizes={"addr": 16})
 _SVC_FWMARK_LAYOUT = SERVICE_SCHEMA.layout(["af", "fwmark"], nest=1)
-_DEST_FULL_NAMES = [
-    "addr",
-    "port",
-    "addr_family",
-    "fwd_method",
-    "weight",
-    "u_thresh",
-    "l_thresh",
-    "tun_type",
-    "tun_port",
-    "tun_flags",
-]
-_DEST_FULL_LAYOUT = DEST_SCHEMA.layout(_DEST_FULL_NAMES, nest=2, sizes={"addr": 16})
-_DEST_ID_LAYOUT = DEST_SCHEMA.layout(["addr", "port", "addr_family"], nest=2, sizes={"addr": 16})
+_DEST_SIZES = {f.attr.name: 16 for f in DEST_FIELDS if f.address}
+_DEST_KEY = [f for f in DEST_FIELDS if f.role == "key"]
+_DEST_CONFIG = [f for f in DEST_FIELDS if f.role == "config"]
 
-# The order and sizes ip_vs_genl_fill_dest() has used since tunnel types (5.3); anything else
-# (older or newer kernels) falls back to the generic parser
-_DEST_KERNEL_LAYOUT = DEST_SCHEMA.layout(
-    [
-        "addr",
-        "port",
-        "fwd_method",
-        "weight",
-        "tun_type",
-        "tun_port",
-        "tun_flags",
-        "u_thresh",
-        "l_thresh",
-        "active_conns",
-        "inact_conns",
-        "persist_conns",
-        "addr_family",
-    ],
-    sizes={"addr": 16},
-)
 
-# Where the configurable fields (addr .. l_thresh, headers included) and addr_family sit in a
-# GET_DEST reply of that layout: the key under which IpvsClient.dests() caches decoded real servers.
-# The counters in between (active/inact/persist) are not part of it: the convergence path ignores them.
-_DEST_STATE_SLICE = slice(4, 4 + 20 + 8 * 8)
-_DEST_AF_SLICE = slice(4 + 20 + 8 * 11, 4 + 20 + 8 * 12)
+_Steps = Tuple[List[Tuple[int, Callable[[Any], Any]]], List[Tuple[int, Callable[[Any], Any]]]]
+
+
+def _then(
+    first: Optional[Callable[[Any], Any]], second: Optional[Callable[[Any], Any]]
+) -> Optional[Callable[[Any], Any]]:
+    if first is None or second is None:
+        return first or second
+    return lambda value: second(first(value))
+
+
+class _DestWriter:
+    """A real server's attributes for a write: ``fields``' values, as a dict or packed in one ``struct``."""
+
+    def __init__(self, fields: Sequence[DestField]) -> None:
+        self.names = [f.attr.name for f in fields]
+        self.layout = DEST_SCHEMA.layout(self.names, nest=2, sizes=_DEST_SIZES)
+        self._get = operator.attrgetter(*[f.field for f in fields])
+        self._addrs = [i for i, f in enumerate(fields) if f.address]
+        # attribute values (for Schema.pack), and wire values with the layout's byte swaps folded in
+        self._attr_steps = self._steps(fields, {})
+        self._wire_steps = self._steps(fields, dict(self.layout.convs))
+        tunnel = [i for i, f in enumerate(fields) if f.tunnel]
+        # tunnel settings (contiguous) are zeroed by one slice assignment
+        self._no_tunnel = slice(min(tunnel), max(tunnel) + 1) if tunnel else slice(0, 0)
+        self._zeros = [0] * len(tunnel)
+        if tunnel != list(range(len(fields)))[self._no_tunnel]:
+            raise ValueError("the tunnel attributes of a real server must be declared one after another")
+
+    @staticmethod
+    def _steps(fields: Sequence[DestField], convs: Dict[int, Callable[[Any], Any]]) -> _Steps:
+        puts, tunnel_puts = [], []
+        for i, f in enumerate(fields):
+            put = _then(f.put, convs.get(i))
+            if f.tunnel:
+                tunnel_puts.append((i, put or int))
+            elif put is not None:
+                puts.append((i, put))
+        return puts, tunnel_puts
+
+    def _convert(self, dest: Dest, steps: _Steps) -> List[Any]:
+        values = list(self._get(dest))
+        for i in self._addrs:
+            values[i] = socket.inet_pton(dest.af, values[i])
+        puts, tunnel_puts = steps
+        for i, put in puts:
+            values[i] = put(values[i])
+        if dest.forward == "tunnel":
+            for i, put in tunnel_puts:
+                values[i] = put(values[i])
+        else:
+            values[self._no_tunnel] = self._zeros
+        return values
+
+    def values(self, dest: Dest) -> List[Any]:
+        return self._convert(dest, self._attr_steps)
+
+    def pack(self, dest: Dest) -> bytes:
+        return self.layout.pack_wire(*self._convert(dest, self._wire_steps))
+
+
+_DEST_ID_WRITER = _DestWriter(_DEST_KEY)
+_DEST_FULL_WRITER = _DestWriter(_DEST_KEY + _DEST_CONFIG)
 
 # Faster parsers for the convergence path: same ids, counters left out.
-_SERVICE_STATE_SCHEMA = SERVICE_SCHEMA.subset(
-    ["af", "protocol", "addr", "port", "fwmark", "sched_name", "flags", "timeout", "netmask", "pe_name"]
-)
-_DEST_STATE_SCHEMA = DEST_SCHEMA.subset(
-    ["addr", "port", "fwd_method", "weight", "u_thresh", "l_thresh", "addr_family", "tun_type", "tun_port", "tun_flags"]
-)
+_SERVICE_STATE_SCHEMA = SERVICE_SCHEMA.subset([a.name for a in SERVICE_SCHEMA.attrs if not isinstance(a.kind, Schema)])
+_DEST_STATE_SCHEMA = DEST_SCHEMA.subset(_DEST_FULL_WRITER.names)
 _CMD_SVC_STATE = CMD_SCHEMA.subset(["service"], {"service": _SERVICE_STATE_SCHEMA})
 _CMD_DEST_STATE = CMD_SCHEMA.subset(["dest"], {"dest": _DEST_STATE_SCHEMA})
+
+
+class _DestReplyLayout:
+    """One order of fixed-size attributes in GET_DEST replies, decoded in one ``struct`` call.
+
+    Learnt from a reply (``learn``): the run of fixed-size attributes the kernel
+    writes before the nested statistics, if it carries every ``Dest`` field.
+    ``slicer`` cuts out the key and config attributes (headers included).
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.layout = DEST_SCHEMA.layout(names, sizes=_DEST_SIZES)
+        pos = {name: i for i, name in enumerate(names)}
+        by_name = {f.attr.name: f for f in DEST_FIELDS}
+        self._gets: List[Tuple[int, Callable[[Any], Any]]] = []
+        for n in names:
+            get = by_name[n].get
+            if get is not None:
+                self._gets.append((pos[n], get))
+        field_at = {by_name[n].field: pos[n] for n in names}
+        self._af = field_at["af"]  # 0 in old replies: the service's family
+        self._addrs = [pos[n] for n in names if by_name[n].address]
+        init = [f.name for f in dataclass_fields(Dest) if f.init and f.name != "stats"]
+        self._order = operator.itemgetter(*[field_at[name] for name in init])
+        spans = sorted(self.layout.spans[n] for n in _DEST_FULL_WRITER.names)
+        merged: List[List[int]] = []
+        for lo, hi in spans:
+            if merged and merged[-1][1] == lo:
+                merged[-1][1] = hi
+            else:
+                merged.append([lo, hi])
+        # the layout starts after the dest nest header (4 bytes); at least two slices: a tuple
+        slices = [slice(4 + lo, 4 + hi) for lo, hi in merged] + [slice(0, 0)] * (2 - len(merged))
+        self.slicer = operator.itemgetter(*slices)
+
+    @staticmethod
+    def learn(data: bytes) -> Optional[_DestReplyLayout]:
+        names: List[str] = []
+        offset, end = 4, len(data)
+        while offset + 4 <= end:
+            alen, atype = struct.unpack_from("=HH", data, offset)
+            attr = DEST_SCHEMA.by_id.get(atype & NLA_TYPE_MASK)
+            if attr is None or attr.name in names:
+                break
+            size = _DEST_SIZES.get(attr.name) or fixed_size(attr.kind)
+            if size is None or alen != 4 + size:
+                break
+            names.append(attr.name)
+            offset += (alen + 3) & ~3
+        if not {f.attr.name for f in DEST_FIELDS if f.field} <= set(names):
+            return None
+        return _DestReplyLayout(names)
+
+    def decode(self, data: bytes, svc_af: int) -> Optional[Dest]:
+        values = self.layout.unpack(data, 4)
+        if values is None:
+            return None
+        for i, get in self._gets:
+            values[i] = get(values[i])
+        af = values[self._af] = values[self._af] or svc_af
+        for i in self._addrs:
+            values[i] = addr_text(af, values[i])
+        return Dest(*self._order(values))
+
+
+class _DestReader:
+    """Decodes GET_DEST replies with the layouts learnt so far (the kernel sends one)."""
+
+    def __init__(self) -> None:
+        self.layouts: List[_DestReplyLayout] = []
+        self.current: Optional[_DestReplyLayout] = None
+
+    def decode(self, data: bytes, svc_af: int) -> Optional[Dest]:
+        if len(data) < 4 or struct.unpack_from("=H", data, 2)[0] & 0x3FFF != 2:
+            return None
+        for layout in self.layouts:
+            dest = layout.decode(data, svc_af)
+            if dest is not None:
+                self.current = layout
+                return dest
+        learnt = _DestReplyLayout.learn(data)
+        if learnt is None or len(self.layouts) >= 4:
+            return None
+        self.layouts.insert(0, learnt)
+        self.current = learnt
+        return learnt.decode(data, svc_af)
+
+    def slicer(self) -> Optional[Callable[[bytes], Tuple[bytes, ...]]]:
+        """Cuts the state (key and config attributes, headers included) out of a reply in the layout
+        last decoded (None before any): equal state, equal real server apart from its counters."""
+        return self.current.slicer if self.current is not None else None
+
+
+_DEST_READER = _DestReader()
 
 
 # ---------------------------------------------------------------------------
@@ -381,23 +555,9 @@ def service_full_attrs(svc: Service) -> Dict[str, Any]:
 
 
 def dest_attrs(dest: Dest, full: bool = True) -> Dict[str, Any]:
-    attrs: Dict[str, Any] = {
-        "addr": addr_bytes(dest.af, dest.address),
-        "port": dest.port,
-        "addr_family": dest.af,
-    }
-    if full:
-        tunnel = dest.forward == "tunnel"
-        attrs.update(
-            fwd_method=FWD_METHODS[dest.forward],
-            weight=dest.weight,
-            u_thresh=dest.u_threshold,
-            l_thresh=dest.l_threshold,
-            tun_type=TUN_TYPES[dest.tun_type] if tunnel else 0,
-            tun_port=dest.tun_port if tunnel else 0,
-            tun_flags=TUN_CSUM[dest.tun_csum] if tunnel else 0,
-        )
-    return attrs
+    """The attributes of a real server for a write (``full``: with its configuration)."""
+    writer = _DEST_FULL_WRITER if full else _DEST_ID_WRITER
+    return dict(zip(writer.names, writer.values(dest)))
 
 
 def service_from_attrs(attrs: Dict[str, Any]) -> Service:
@@ -429,55 +589,34 @@ def service_from_attrs(attrs: Dict[str, Any]) -> Service:
 
 def dest_from_attrs(attrs: Dict[str, Any], svc_af: int) -> Dest:
     af = attrs.get("addr_family") or svc_af
-    fwd = attrs.get("fwd_method", 0) & 0x7
-    dest = Dest(
-        address=addr_text(af, attrs.get("addr", b"")),
-        port=attrs.get("port", 0),
-        af=af,
-        forward=FWD_NAMES.get(fwd, str(fwd)),
-        weight=attrs.get("weight", 0),
-        u_threshold=attrs.get("u_thresh", 0),
-        l_threshold=attrs.get("l_thresh", 0),
-        tun_type=TUN_TYPE_NAMES.get(attrs.get("tun_type", 0), "ipip"),
-        tun_port=attrs.get("tun_port", 0),
-        tun_csum=TUN_CSUM_NAMES.get(attrs.get("tun_flags", 0), "none"),
-        active_conns=attrs.get("active_conns", 0),
-        inactive_conns=attrs.get("inact_conns", 0),
-        persistent_conns=attrs.get("persist_conns", 0),
-    )
+    values: Dict[str, Any] = {"af": af}
+    for f in DEST_FIELDS:
+        if f.field and f.field != "af":
+            value = attrs.get(f.attr.name, 0)
+            values[f.field] = f.get(value) if f.get is not None else value
+    values["address"] = addr_text(af, attrs.get("addr", b""))
+    dest = Dest(**values)
     if "stats64" in attrs or "stats" in attrs:
         dest.stats = attrs.get("stats64") or attrs.get("stats")
     return dest
 
 
 def fast_dest(data: bytes, svc_af: int) -> Optional[Dest]:
-    """A GET_DEST reply in the kernel's usual layout, decoded in one ``struct`` call (else None)."""
-    if len(data) < 4 or struct.unpack_from("=H", data, 2)[0] & 0x3FFF != 2:
-        return None
-    vals = _DEST_KERNEL_LAYOUT.unpack(data, 4)
-    if vals is None:
-        return None
-    raw, port, fwd, weight, tun_type, tun_port, tun_flags, u_th, l_th, act, inact, pers, af = vals
-    af = af or svc_af
-    return Dest(
-        address=addr_text(af, raw),
-        port=port,
-        af=af,
-        forward=FWD_NAMES.get(fwd & 0x7, str(fwd & 0x7)),
-        weight=weight,
-        u_threshold=u_th,
-        l_threshold=l_th,
-        tun_type=TUN_TYPE_NAMES.get(tun_type, "ipip"),
-        tun_port=tun_port,
-        tun_csum=TUN_CSUM_NAMES.get(tun_flags, "none"),
-        active_conns=act,
-        inactive_conns=inact,
-        persistent_conns=pers,
-    )
+    """A GET_DEST reply in a fixed layout (the kernel's), decoded in one ``struct`` call (else None)."""
+    return _DEST_READER.decode(data, svc_af)
 
 
-def op_request(op: Op, id_cache: Optional[Dict[ServiceKey, bytes]] = None) -> Tuple[int, bytes]:
-    """``(command, attribute bytes)`` of one planned write."""
+def op_request(
+    op: Op,
+    id_cache: Optional[Dict[ServiceKey, bytes]] = None,
+    dest_cache: Optional[Dict[Tuple[int, bool], bytes]] = None,
+) -> Tuple[int, bytes]:
+    """``(command, attribute bytes)`` of one planned write.
+
+    ``id_cache`` keeps packed service ids by service; ``dest_cache`` packed real servers by
+    ``id()`` of the ``Dest`` object (big tables share them between services), so it must
+    live no longer than the ops that hold those objects.
+    """
     svc = op.service
     if op.kind == NEW_SERVICE:
         return CMD_NEW_SERVICE, CMD_SCHEMA.pack({"service": service_full_attrs(svc)})
@@ -493,7 +632,14 @@ def op_request(op: Op, id_cache: Optional[Dict[ServiceKey, bytes]] = None) -> Tu
     if op.dest is None:
         raise ValueError(f"{op.kind} needs a real server")
     cmd = {NEW_DEST: CMD_NEW_DEST, SET_DEST: CMD_SET_DEST, DEL_DEST: CMD_DEL_DEST}[op.kind]
-    return cmd, svc_bytes + pack_dest(op.dest, op.kind != DEL_DEST)
+    full = op.kind != DEL_DEST
+    if dest_cache is None:
+        return cmd, svc_bytes + pack_dest(op.dest, full)
+    key = (id(op.dest), full)
+    dest_bytes = dest_cache.get(key)
+    if dest_bytes is None:
+        dest_bytes = dest_cache[key] = pack_dest(op.dest, full)
+    return cmd, svc_bytes + dest_bytes
 
 
 def pack_service_id(svc: Service) -> bytes:
@@ -505,22 +651,7 @@ def pack_service_id(svc: Service) -> bytes:
 
 def pack_dest(dest: Dest, full: bool = True) -> bytes:
     """``CMD_SCHEMA.pack({"dest": dest_attrs(dest, full)})``, compiled."""
-    raw = socket.inet_pton(dest.af, dest.address)
-    if not full:
-        return _DEST_ID_LAYOUT.pack(raw, dest.port, dest.af)
-    tunnel = dest.forward == "tunnel"
-    return _DEST_FULL_LAYOUT.pack(
-        raw,
-        dest.port,
-        dest.af,
-        FWD_METHODS[dest.forward],
-        dest.weight,
-        dest.u_threshold,
-        dest.l_threshold,
-        TUN_TYPES[dest.tun_type] if tunnel else 0,
-        dest.tun_port if tunnel else 0,
-        TUN_CSUM[dest.tun_csum] if tunnel else 0,
-    )
+    return (_DEST_FULL_WRITER if full else _DEST_ID_WRITER).pack(dest)
 
 
 # ---------------------------------------------------------------------------
@@ -616,18 +747,21 @@ class IpvsClient:
         schema = CMD_SCHEMA if stats else _CMD_DEST_STATE
         out: Dict[DestKey, Dest] = {}
         seen = self._seen_dests.setdefault(svc.af, {}) if config_only and not stats else None
+        reader = _DEST_READER
+        slicer = reader.slicer()
         for data in self._request(CMD_GET_DEST, pack_service_id(svc), dump=True):
             if seen is not None:
-                state = data[_DEST_STATE_SLICE] + data[_DEST_AF_SLICE]
-                fast = seen.get(state)
+                # the key and config attributes with their headers: equal bytes, equal real server
+                fast = seen.get(b"".join(slicer(data))) if slicer is not None else None
                 if fast is None:
-                    fast = fast_dest(data, svc.af)
-                    if fast is not None:
+                    fast = reader.decode(data, svc.af)
+                    slicer = reader.slicer()
+                    if fast is not None and slicer is not None:
                         fast.active_conns = fast.inactive_conns = fast.persistent_conns = 0
                         if len(seen) < 100000:
-                            seen[state] = fast
+                            seen[b"".join(slicer(data))] = fast
             else:
-                fast = None if stats else fast_dest(data, svc.af)
+                fast = None if stats else reader.decode(data, svc.af)
             if fast is not None:
                 out[fast.key] = fast
                 continue
@@ -681,20 +815,35 @@ class IpvsClient:
 
     # -- writing --------------------------------------------------------
 
-    def apply(self, plan: Plan, window: int = 256) -> int:
-        """Pipeline the plan's writes; raise ``IpvsApplyError`` naming each refused write."""
+    def apply(self, plan: Plan, current: Mapping[ServiceKey, Service]) -> int:
+        """Pipeline the plan's writes, all or nothing (see ``apply_transaction``).
+
+        ``current``: the live table the plan was made from (with the real servers of
+        every service the plan touches).  When the kernel refuses a write, the writes
+        already made are undone and ``IpvsApplyError`` names the refused ones.
+        """
+        return apply_transaction(plan, current, self.write)
+
+    def write(self, ops: Sequence[Op], window: int = 256) -> List[Tuple[int, str]]:
+        """Pipeline writes; ``(index, kernel error)`` of each refused one, every other was made.
+
+        The errors-only pipeline ends with an acknowledged barrier, so when it returns the
+        kernel has processed every write and reported each failure.  Raises
+        ``IpvsApplyError`` if the batch breaks off before that (then which writes were
+        made is unknown).
+        """
         cache: Dict[ServiceKey, bytes] = {}
+        dest_cache: Dict[Tuple[int, bool], bytes] = {}  # lives while ``ops`` holds its Dest objects
+        requests = (op_request(op, cache, dest_cache) for op in ops)
         try:
-            return self.sock.pipeline_cmds(
-                (op_request(op, cache) for op in plan.ops), window, IPVS_GENL_VERSION, acks=False
-            )
+            self.sock.pipeline_cmds(requests, window, IPVS_GENL_VERSION, acks=False)
         except NetlinkBatchError as exc:
-            failures = [(plan.ops[i].describe(), str(err)) for i, err in exc.failures]
-            text = "; ".join("{}: {}".format(*f) for f in failures[:10])
-            more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
+            return [(i, str(err)) for i, err in exc.failures]
+        except (NetlinkError, NetlinkProtocolError, OSError) as exc:
             raise IpvsApplyError(
-                f"the kernel refused {len(failures)} of {len(plan.ops)} write(s): {text}{more}", failures
+                f"a batch of {len(ops)} IPVS write(s) broke off ({exc}); which of them the kernel made is unknown"
             ) from None
+        return []
 
     def set_timeouts(self, tcp: int = 0, tcpfin: int = 0, udp: int = 0) -> None:
         """Set timeouts; 0 leaves a value unchanged (kernel semantics)."""
@@ -711,6 +860,40 @@ class IpvsClient:
 
     def flush(self) -> None:
         self._request(CMD_FLUSH, {})
+
+
+def converge_table(
+    client: IpvsClient,
+    desired: Mapping[ServiceKey, Service],
+    absent: Sequence[ServiceKey] = (),
+    purge: bool = False,
+    purge_dests: bool = True,
+    check_mode: bool = False,
+) -> Tuple[Dict[ServiceKey, Service], Plan]:
+    """What ``ipvs_table`` does once its input is validated: read, plan, apply (all or nothing)."""
+    current = client.table(config_only=True)
+    plan = plan_table(desired, current, purge, purge_dests, absent)
+    if plan.changed and not check_mode:
+        client.apply(plan, current)
+    return current, plan
+
+
+def converge_service(
+    client: IpvsClient, svc: Service, present: bool = True, purge_dests: bool = False, check_mode: bool = False
+) -> Tuple[Dict[ServiceKey, Service], Plan]:
+    """What ``ipvs_service`` does once its input is validated: read, plan, apply (all or nothing)."""
+    current: Dict[ServiceKey, Service] = {}
+    for live in client.services():
+        if live.key == svc.key:
+            live.dests = client.dests(live)
+            current[live.key] = live
+    if present:
+        plan = plan_table({svc.key: svc}, current, purge_dests=purge_dests)
+    else:
+        plan = plan_table({}, current, absent=[svc.key])
+    if plan.changed and not check_mode:
+        client.apply(plan, current)
+    return current, plan
 
 
 def daemon_from_attrs(attrs: Dict[str, Any]) -> Dict[str, Any]:

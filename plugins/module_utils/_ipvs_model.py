@@ -67,10 +67,23 @@ class IpvsNotAvailable(IpvsError):
 
 
 class IpvsApplyError(IpvsError):
-    """The kernel refused one or more writes."""
+    """The kernel refused one or more writes (or a batch of writes broke off).
 
-    def __init__(self, message: str, failures: Optional[List[Tuple[str, str]]] = None) -> None:
+    ``failures``: ``(write, kernel error)`` of each refused write.  ``rolled_back``:
+    every write the call had made was undone, the table is as it was before the call.
+    ``left``: the writes that stay made because their undo failed too.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        failures: Optional[List[Tuple[str, str]]] = None,
+        rolled_back: bool = False,
+        left: Optional[List[str]] = None,
+    ) -> None:
         self.failures = failures or []
+        self.rolled_back = rolled_back
+        self.left = left or []
         super().__init__(message)
 
 
@@ -247,6 +260,42 @@ def parse_address(value: Any, where: str) -> Tuple[int, str]:
     return hit
 
 
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+_PROBLEMS: Dict[Tuple[str, bool], str] = {}
+
+
+def address_problem(addr: str, vip: bool) -> str:
+    """Why ``addr`` (normalized) cannot be a virtual address (``vip``) or a real server, else ''.
+
+    The kernel refuses real servers whose address is not unicast (``ip_vs_ctl.c``:
+    ``inet_addr_type`` must be RTN_UNICAST or RTN_LOCAL; IPv6 must be unicast and not
+    link-local), with EINVAL and after the earlier writes of a call were made.  It takes
+    any virtual address, but one that is no unicast address of this host receives nothing.
+    """
+    hit = _PROBLEMS.get((addr, vip))
+    if hit is not None:
+        return hit
+    ip = ipaddress.ip_address(addr)
+    problem = ""
+    if ip.is_unspecified:
+        problem = "the unspecified address"
+    elif ip.version == 4 and ip in _THIS_NETWORK:
+        problem = "in 0.0.0.0/8 ('this network', which the kernel treats as broadcast)"
+    elif ip.is_multicast:
+        problem = "a multicast address"
+    elif ip.version == 4 and int(ip) == 0xFFFFFFFF:
+        problem = "the broadcast address"
+    elif ip.is_link_local:
+        problem = "a link-local address"
+    elif isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        problem = "an IPv4-mapped IPv6 address"
+    elif vip and ip.is_loopback:
+        problem = "a loopback address"
+    if len(_PROBLEMS) < 100000:
+        _PROBLEMS[(addr, vip)] = problem
+    return problem
+
+
 def _int(value: Any, where: str, name: str, lo: int, hi: int) -> int:
     if value.__class__ is int and lo <= value <= hi:  # the common case, cheaply (bool is not int here)
         return value
@@ -343,6 +392,9 @@ def service_key_from_spec(spec: Mapping[str, Any], where: str) -> ServiceKey:
         raise IpvsValidationError(f"{where}: set protocol (tcp, udp, sctp) with address and port, or fwmark")
     protocol = _choice(protocol, where, "protocol", PROTOCOLS)
     af, addr = parse_address(spec.get("address"), where)
+    problem = address_problem(addr, vip=True)
+    if problem:
+        raise IpvsValidationError(f"{where}: virtual address {addr} is {problem}, which cannot be a VIP")
     want_family = spec.get("family")
     if want_family is not None and want_family != family_name(af):
         raise IpvsValidationError(f"{where}: family {want_family} does not match address {addr}")
@@ -439,6 +491,11 @@ def dest_from_spec(svc: Service, spec: Mapping[str, Any], where: str) -> Dest:
     if unknown:
         raise IpvsValidationError("{}: unknown option(s) {}".format(where, ", ".join(unknown)))
     af, addr = parse_address(spec.get("address"), where)
+    problem = address_problem(addr, vip=False)
+    if problem:
+        raise IpvsValidationError(
+            f"{where}: real server {addr} is {problem}, which the kernel refuses as a real server"
+        )
     forward = _choice(spec.get("forward") or "route", where, "forward method", FWD_METHODS)
     if af != svc.af and forward != "tunnel":
         raise IpvsValidationError(
@@ -618,6 +675,118 @@ def apply_plan_to_model(current: Mapping[ServiceKey, Service], plan: Plan) -> Di
             else:
                 dests[op.dest.key] = op.dest
     return table
+
+
+# ---------------------------------------------------------------------------
+# Transactional apply: undo what a refused call already wrote
+# ---------------------------------------------------------------------------
+
+# Makes writes in order, returns ``(index, kernel error text)`` of each refused one (every other was
+# made); raises ``IpvsError`` when it cannot tell which were made (the batch broke off).
+Writer = Callable[[Sequence[Op]], List[Tuple[int, str]]]
+
+
+def undo_ops(
+    plan: Plan, current: Mapping[ServiceKey, Service], done: Sequence[int]
+) -> Tuple[List[Op], List[int], List[int]]:
+    """The writes that undo ``plan.ops[i] for i in done`` (made in that order), last one first.
+
+    ``current`` is the table the plan was made from: deleted services come back with
+    its attributes and real servers, edits go back to its values.  Returns the undo
+    writes, for each the index of the write it undoes, and the writes that cannot be
+    undone (``current`` lacks what they changed).
+    """
+    ops = plan.ops
+    # undoing a new service deletes it with its real servers: no need to delete those one by one
+    created = {ops[i].service.key for i in done if ops[i].kind == NEW_SERVICE}
+    undo: List[Op] = []
+    origin: List[int] = []
+    stuck: List[int] = []
+    for i in reversed(done):
+        op = ops[i]
+        key = op.service.key
+        old = current.get(key)
+        inverse: List[Op] = []
+        if op.kind == NEW_SERVICE:
+            inverse = [Op(DEL_SERVICE, op.service)]
+        elif op.kind == DEL_SERVICE:
+            back = old if old is not None else op.service
+            inverse = [Op(NEW_SERVICE, back)]
+            inverse += [Op(NEW_DEST, back, d) for d in sort_dests((back.dests or {}).values())]
+        elif op.kind == SET_SERVICE:
+            if old is None:
+                stuck.append(i)
+                continue
+            inverse = [Op(SET_SERVICE, old)]
+        elif key in created or op.dest is None:
+            continue
+        elif op.kind == NEW_DEST:
+            inverse = [Op(DEL_DEST, op.service, op.dest)]
+        elif op.kind == DEL_DEST:
+            inverse = [Op(NEW_DEST, op.service, op.dest)]
+        elif op.kind == SET_DEST:
+            before = (old.dests or {}).get(op.dest.key) if old is not None else None
+            if before is None:
+                stuck.append(i)
+                continue
+            inverse = [Op(SET_DEST, op.service, before)]
+        undo.extend(inverse)
+        origin.extend([i] * len(inverse))
+    return undo, origin, stuck
+
+
+def _listing(items: Sequence[str], limit: int = 10) -> str:
+    more = f" (and {len(items) - limit} more)" if len(items) > limit else ""
+    return "; ".join(items[:limit]) + more
+
+
+def apply_transaction(plan: Plan, current: Mapping[ServiceKey, Service], write: Writer) -> int:
+    """Make the plan's writes; if the kernel refuses any, undo the ones made and raise.
+
+    ``current`` is the live table the plan was made from.  Returns the number of
+    writes.  Raises ``IpvsApplyError`` naming every refused write with the kernel's
+    error, saying that the call was rolled back (the table is as it was) or, when an
+    undo failed too, which writes are left.
+    """
+    failures = write(plan.ops)
+    if not failures:
+        return len(plan.ops)
+    refused = [(plan.ops[i].describe(), text) for i, text in failures]
+    head = "the kernel refused {} of {} write(s): {}".format(
+        len(refused), len(plan.ops), _listing(["{}: {}".format(*f) for f in refused])
+    )
+    failed = {f[0] for f in failures}
+    done = [i for i in range(len(plan.ops)) if i not in failed]
+    undo, origin, stuck = undo_ops(plan, current, done)
+    try:
+        undo_failures = write(undo) if undo else []
+    except IpvsError as exc:
+        raise IpvsApplyError(
+            f"{head}; rolling back the {len(done)} write(s) already made broke off ({exc}): "
+            "the IPVS table may differ from before the call",
+            refused,
+        ) from None
+    left_set = set(stuck) | {origin[f[0]] for f in undo_failures}
+    # a new service that stays keeps the real servers added to it (their undo was its deletion)
+    kept = {plan.ops[i].service.key for i in left_set if plan.ops[i].kind == NEW_SERVICE}
+    left_set |= {i for i in done if plan.ops[i].dest is not None and plan.ops[i].service.key in kept}
+    left_idx = sorted(left_set)
+    if not left_idx:
+        raise IpvsApplyError(
+            f"{head}; rolled back: the {len(done)} other write(s) of this call were undone, "
+            "the IPVS table is as it was before the call",
+            refused,
+            rolled_back=True,
+        )
+    left = [plan.ops[i].describe() for i in left_idx]
+    why = ["{} failed: {}".format(undo[j].describe(), text) for j, text in undo_failures]
+    why += [f"no earlier state known for {plan.ops[i].describe()}" for i in stuck]
+    raise IpvsApplyError(
+        f"{head}; rollback incomplete: {len(done) - len(left)} of the {len(done)} write(s) already made "
+        f"were undone, these stay made: {_listing(left)} (undo errors: {_listing(why)})",
+        refused,
+        left=left,
+    )
 
 
 # ---------------------------------------------------------------------------

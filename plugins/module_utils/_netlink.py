@@ -19,6 +19,7 @@ Nothing here knows about Ansible; errors are typed exceptions.
 from __future__ import annotations
 
 import errno
+import operator
 import os
 import re
 import socket
@@ -254,6 +255,13 @@ class Schema:
 _FIXED_FORMATS = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "s32": "i", "be16": "H", "be32": "I"}
 
 
+def fixed_size(kind: Union[str, Schema]) -> Optional[int]:
+    """Payload size of an attribute of this codec if it is always the same (integers), else None."""
+    if isinstance(kind, str) and kind in _FIXED_FORMATS:
+        return struct.calcsize("=" + _FIXED_FORMATS[kind])
+    return None
+
+
 def _swap16(value: int) -> int:
     return ((value & 0xFF) << 8) | ((value >> 8) & 0xFF)
 
@@ -274,9 +282,12 @@ class FixedLayout:
     def __init__(self, schema: Schema, names: Sequence[str], nest: Optional[int], sizes: Dict[str, int]) -> None:
         fmt = ""
         template: List[Any] = []
+        self.names = list(names)
         self.slots: List[Tuple[int, Optional[Callable[[Any], Any]]]] = []
+        # where each attribute (header and padding included) sits, from the start of the layout
+        self.spans: Dict[str, Tuple[int, int]] = {}
         little = sys.byteorder == "little"
-        body = 0
+        body = 0 if nest is None else NLATTR.size
         for name in names:
             attr = schema.by_name[name]
             if name in sizes:
@@ -295,10 +306,11 @@ class FixedLayout:
             fmt += "HH" + code + "x" * pad
             template += [NLATTR.size + size, attr.id, None]
             self.slots.append((len(template) - 1, conv))
+            self.spans[name] = (body, body + NLATTR.size + size + pad)
             body += NLATTR.size + size + pad
         if nest is not None:
             fmt = "HH" + fmt
-            template = [NLATTR.size + body, nest | NLA_F_NESTED] + template
+            template = [body, nest | NLA_F_NESTED] + template
             self.slots = [(i + 2, c) for i, c in self.slots]
         self.struct = struct.Struct("=" + fmt)
         self.template = template
@@ -313,7 +325,18 @@ class FixedLayout:
         self._hstruct = struct.Struct(hfmt)
         self._vstruct = struct.Struct(vfmt)
         self._consts = tuple(template[i] for i in range(len(template)) if i not in slot_set)
-        self._convs = [(n, slot[1]) for n, slot in enumerate(self.slots) if slot[1] is not None]
+        # (value index, byte swap) of the big-endian attributes: ``pack`` applies them, ``pack_wire`` not
+        self.convs = [(n, slot[1]) for n, slot in enumerate(self.slots) if slot[1] is not None]
+        # packing: the struct's arguments picked (in C) from the constants followed by the values
+        value_at = {slot[0]: n for n, slot in enumerate(self.slots)}
+        picks, const_n = [], 0
+        for i in range(len(template)):
+            if i in value_at:
+                picks.append(len(self._consts) + value_at[i])
+            else:
+                picks.append(const_n)
+                const_n += 1
+        self._pick = operator.itemgetter(*picks)
 
     def unpack(self, data: bytes, offset: int = 0) -> Optional[List[Any]]:
         """The values, if ``data[offset:]`` starts with exactly this layout's attribute headers, else None.
@@ -324,15 +347,21 @@ class FixedLayout:
         if len(data) - offset < self.struct.size or self._hstruct.unpack_from(data, offset) != self._consts:
             return None
         values = list(self._vstruct.unpack_from(data, offset))
-        for n, conv in self._convs:
+        for n, conv in self.convs:
             values[n] = conv(values[n])
         return values
 
     def pack(self, *values: Any) -> bytes:
-        args = list(self.template)
-        for (slot, conv), value in zip(self.slots, values):
-            args[slot] = conv(value) if conv is not None else value
-        return self.struct.pack(*args)
+        if self.convs:
+            converted = list(values)
+            for n, conv in self.convs:
+                converted[n] = conv(converted[n])
+            values = tuple(converted)
+        return self.struct.pack(*self._pick(self._consts + values))
+
+    def pack_wire(self, *values: Any) -> bytes:
+        """``pack`` of values already in wire byte order (``convs`` applied by the caller)."""
+        return self.struct.pack(*self._pick(self._consts + values))
 
 
 def iter_attrs(data: bytes, offset: int = 0) -> Iterator[Tuple[int, bytes]]:

@@ -215,7 +215,7 @@ def main() -> None:
                 desired = replace(live, dests={**live.dests, dest.key: dest})
                 plan = plan_table({key: desired}, {key: live}, purge_dests=False)
             if plan.changed and not module.check_mode:
-                client.apply(plan)
+                client.apply(plan, {key: live})
     except IpvsError as exc:
         module.fail_json(msg=str(exc))
     result = {

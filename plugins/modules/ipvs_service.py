@@ -14,6 +14,12 @@ description:
   - The service options describe the whole desired service; options left out
     take their defaults (for example leaving out O(persistent) turns persistence off).
   - Everything is validated before the first write; on bad input nothing is written.
+  - Validation also rejects addresses the kernel refuses as real servers (multicast, broadcast,
+    unspecified, link-local, IPv4-mapped IPv6) and VIPs that cannot receive traffic (the same and loopback).
+  - If the kernel still refuses a write (one validation cannot foresee), the writes already made in the
+    call are undone, newest first, so the IPVS table is as it was before the call (a deleted service
+    comes back with its attributes and real servers, with zeroed counters); the error names the refused
+    write and the kernel's error and says the call was rolled back, or which writes stay if an undo failed.
   - If the C(IPVS) generic netlink family is missing, the module runs C(modprobe ip_vs)
     once (see O(modprobe)) and fails with a clear message if it is still missing.
 version_added: 0.1.0
@@ -180,8 +186,8 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa: E402
     IpvsError,
     apply_plan_to_model,
+    converge_service,
     module_client,
-    plan_table,
     render_service_rules,
     service_from_spec,
 )
@@ -238,17 +244,7 @@ def main() -> None:
     try:
         svc = service_from_spec(spec, "service", with_dests=present)
         with module_client(module) as client:
-            current = {}
-            for live in client.services():
-                if live.key == svc.key:
-                    live.dests = client.dests(live)
-                    current[live.key] = live
-            if present:
-                plan = plan_table({svc.key: svc}, current, purge_dests=p["purge_real_servers"])
-            else:
-                plan = plan_table({}, current, absent=[svc.key])
-            if plan.changed and not module.check_mode:
-                client.apply(plan)
+            current, plan = converge_service(client, svc, present, p["purge_real_servers"], module.check_mode)
     except IpvsError as exc:
         module.fail_json(msg=str(exc))
     after = apply_plan_to_model(current, plan)

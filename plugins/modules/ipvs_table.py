@@ -13,6 +13,12 @@ description:
     service and real server additions, edits and deletions, and sends them
     pipelined, so tables with thousands of services converge at kernel speed.
   - All entries are validated before the first write; on bad input nothing is written.
+  - Validation also rejects addresses the kernel refuses as real servers (multicast, broadcast,
+    unspecified, link-local, IPv4-mapped IPv6) and VIPs that cannot receive traffic (the same and loopback).
+  - If the kernel still refuses a write (one validation cannot foresee), the writes already made in the
+    call are undone, newest first, so the IPVS table is as it was before the call (a deleted service
+    comes back with its attributes and real servers, with zeroed counters); the error names the refused
+    write and the kernel's error and says the call was rolled back, or which writes stay if an undo failed.
   - Services not listed are left alone unless O(purge=true).
   - If the C(IPVS) generic netlink family is missing, the module runs C(modprobe ip_vs)
     once (see O(modprobe)) and fails with a clear message if it is still missing.
@@ -103,8 +109,8 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa: E402
     IpvsError,
     apply_plan_to_model,
+    converge_table,
     module_client,
-    plan_table,
     render_rules,
     table_from_spec,
 )
@@ -139,10 +145,9 @@ def main() -> None:
                 "services listed both present and absent: {}".format(", ".join(sorted(desired[k].name for k in dup)))
             )
         with module_client(module) as client:
-            current = client.table(config_only=True)
-            plan = plan_table(desired, current, p["purge"], p["purge_real_servers"], absent)
-            if plan.changed and not module.check_mode:
-                client.apply(plan)
+            current, plan = converge_table(
+                client, desired, absent, p["purge"], p["purge_real_servers"], module.check_mode
+            )
     except IpvsError as exc:
         module.fail_json(msg=str(exc))
     after = apply_plan_to_model(current, plan)

@@ -39,7 +39,7 @@ def main() -> None:
         plan = plan_table(desired, current)
         t4 = time.perf_counter()
         if plan.changed:
-            client.apply(plan)
+            client.apply(plan, current)
         t5 = time.perf_counter()
     print(
         json.dumps(

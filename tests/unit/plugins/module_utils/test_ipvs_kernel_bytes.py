@@ -27,6 +27,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (
     service_full_attrs,
     service_id_attrs,
 )
+from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import Dest
 from ansible_collections.lvs.cluster.plugins.module_utils._netlink import NLMSG_ERROR, parse_error, parse_messages
 
 SVC_TCP = bytes.fromhex(
@@ -210,3 +211,71 @@ def test_config_only_read_shares_decoded_dests_and_drops_counters() -> None:
     heavier[44:48] = (9).to_bytes(4, "little")
     client.sock.replies = [bytes(heavier)]
     assert client.dests(svc, config_only=True)[("192.0.2.11", 8080)].weight == 9
+
+
+# enum IPVS_DEST_ATTR_* of include/uapi/linux/ip_vs.h, in order from 1
+UAPI_DEST_ATTRS = [
+    "ADDR",
+    "PORT",
+    "FWD_METHOD",
+    "WEIGHT",
+    "U_THRESH",
+    "L_THRESH",
+    "ACTIVE_CONNS",
+    "INACT_CONNS",
+    "PERSIST_CONNS",
+    "STATS",
+    "ADDR_FAMILY",
+    "STATS64",
+    "TUN_TYPE",
+    "TUN_PORT",
+    "TUN_FLAGS",
+]
+
+
+def test_dest_attributes_are_declared_once_as_the_uapi_header_numbers_them() -> None:
+    from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import DEST_FIELDS, DEST_SCHEMA
+
+    assert [f.attr.id for f in DEST_FIELDS] == list(range(1, len(UAPI_DEST_ATTRS) + 1))
+    assert [f.attr.name.upper() for f in DEST_FIELDS] == UAPI_DEST_ATTRS
+    assert list(DEST_SCHEMA.attrs) == [f.attr for f in DEST_FIELDS]
+    # every Dest field a real server has is carried by exactly one attribute
+    from dataclasses import fields
+
+    carried = [f.field for f in DEST_FIELDS if f.field]
+    assert sorted(carried) == sorted(f.name for f in fields(Dest) if f.name != "stats")
+
+
+def test_state_key_is_where_the_hand_computed_offsets_were() -> None:
+    """The key and config attributes of the kernel's reply layout: addr .. l_thresh, and addr_family."""
+    from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import _DestReader
+
+    reader = _DestReader()
+    assert reader.decode(DEST_MASQ, 2) is not None
+    slicer = reader.slicer()
+    assert slicer is not None
+    assert b"".join(slicer(DEST_MASQ)) == DEST_MASQ[4 : 4 + 20 + 8 * 8] + DEST_MASQ[4 + 20 + 8 * 11 : 4 + 20 + 8 * 12]
+
+
+def test_another_complete_layout_is_learnt_and_decoded_alike() -> None:
+    """Fixed-size attributes in enum order, then the statistics (not the kernel's order): a layout of its
+    own, the same real server."""
+    from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import DEST_SCHEMA, _DestReader
+
+    for raw, af in ((DEST_MASQ, 2), (DEST_GUE, 10)):
+        generic = CMD_SCHEMA.parse(raw)["dest"]
+        names = [a.name for a in DEST_SCHEMA.attrs if not a.name.startswith("stats")] + ["stats", "stats64"]
+        ordered = {name: generic[name] for name in names}
+        reordered = CMD_SCHEMA.pack({"dest": ordered})
+        assert reordered != raw
+        reader = _DestReader()
+        assert reader.decode(raw, af) == reader.decode(reordered, af) == _without_stats(dest_from_attrs(generic, af))
+        assert len(reader.layouts) == 2
+        # a pre-5.3 reply (no tunnel attributes) is left to the generic parser
+        old = CMD_SCHEMA.pack({"dest": {k: v for k, v in ordered.items() if not k.startswith("tun_")}})
+        assert reader.decode(old, af) is None
+
+
+def _without_stats(dest: Dest) -> Dest:
+    dest.stats = None
+    return dest

@@ -116,7 +116,7 @@ HTTP_PATH_RE = re.compile(r"^/[A-Za-z0-9._~%/?=&+,:@-]*$")
 MISC_PATH_RE = re.compile(r"^/[A-Za-z0-9._/%@+=:, -]*$")
 NFS_OPTION_RE = re.compile(r"^[a-z0-9_]+(=[A-Za-z0-9_.:/@-]+)?$")
 NFS_REFUSED_OPTIONS = ("no_root_squash", "insecure")
-MOUNT_REFUSED_OPTIONS = ("suid", "dev", "exec_root")
+MOUNT_REFUSED_OPTIONS = ("suid", "dev")
 MOUNT_HARDENING = ["nosuid", "nodev"]
 
 

@@ -609,3 +609,58 @@ def test_input_not_mutated() -> None:
     ipvs_services(c["services"], c["hosts"][1:3], "dr", c["vips"])
     host_options(c, "director")
     assert c == before
+
+
+# --- the templates render the plan and nothing else ----------------------------------------------
+
+
+def render(role: str, template: str, **data: Any) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(ROLES / role / "templates")),
+        trim_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return env.get_template(template).render(ansible_managed="managed", **data)
+
+
+def test_templates_render_the_plans() -> None:
+    nat = dr_vars(
+        lvs_cluster="web_nat",
+        lvs_mode="nat",
+        lvs_vips=["198.51.100.100"],
+        lvs_vip_interface="eth2",
+        lvs_nat_masquerade=True,
+        lvs_services=[
+            {"name": "http", "port": 80, "rs_port": 8080},
+            {"name": "mark", "fwmark": 4, "ports": [443], "protocol": "tcp"},
+        ],
+    )
+    c = {"web_nat": {"vars": nat, "hosts": dr_hosts()}}
+    d = plan(c, "director")
+    nft = render("director", "director.nft.j2", __director_plan=d)
+    assert "\t\tip daddr 198.51.100.100 tcp dport { 443 } meta mark set 4\n" in nft
+    assert '\t\tip saddr 192.0.2.0/24 oifname "eth2" masquerade\n' in nft
+    ipt4 = render("director", "director.iptables.j2", __director_plan=d, __family=4)
+    assert "-A LVS_CLUSTER_MARK -d 198.51.100.100/32 -p tcp -m multiport --dports 443 -j MARK --set-mark 4\n" in ipt4
+    assert "-A LVS_CLUSTER_NAT -s 192.0.2.0/24 -o eth2 -j MASQUERADE\n" in ipt4
+    ipt6 = render("director", "director.iptables.j2", __director_plan=d, __family=6)
+    assert "-A " not in ipt6
+    sysctl = render("director", "ipvs-sysctl.conf.j2", __director_plan=d)
+    assert "net.ipv4.vs.conntrack = 1\nnet.ipv4.vs.expire_nodest_conn = 1\n" in sysctl
+    assert 'IFACE="eth1"' in render("director", "ipvsadm.Debian.j2", __director_plan=d, __director_rules_path="/x")
+    r = plan(c, "rs1")
+    mount = render("realserver", "nfs.mount.j2", __realserver_plan=r)
+    assert (
+        "What=192.0.2.20:/srv/lvs/web\nWhere=/var/www/lvs\nType=nfs\nOptions=ro,nfsvers=4.2,_netdev,nosuid,nodev\n"
+        in mount
+    )
+    site = render(
+        "realserver",
+        "nginx-site.conf.j2",
+        __realserver_plan=r,
+        __realserver_access_log="/var/log/x.log",
+        __realserver_whoami_root="/var/lib/x",
+    )
+    assert "\tlisten 80 default_server;\n" in site and "\troot /var/www/lvs;\n" in site
+    exports = render("nfs", "exports.j2", __nfs_plan=plan(c, "nfs"))
+    assert exports == "# managed\n/srv/lvs/web 192.0.2.0/24(ro,sync,root_squash,no_subtree_check)\n"

@@ -329,8 +329,10 @@ def _bool(value: Any, where: str, name: str) -> bool:
     raise IpvsValidationError(f"{where}: {name} must be a boolean, got {value!r}")
 
 
+# "name" is a label (the inventory's service name): kept in the spec, never sent to the kernel
 SERVICE_OPTIONS = frozenset(
     (
+        "name",
         "protocol",
         "address",
         "port",

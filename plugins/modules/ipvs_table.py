@@ -35,7 +35,9 @@ options:
         M(lvs.cluster.ipvs_service) options C(protocol), C(address), C(port),
         C(fwmark), C(family), C(scheduler), C(sched_flags), C(persistent),
         C(netmask), C(one_packet), C(pe) and C(real_servers) (same meaning and
-        defaults), plus C(state) (C(present) or C(absent), default C(present)).
+        defaults), plus C(state) (C(present) or C(absent), default C(present))
+        and C(name), a label (for example the inventory's service name) that is
+        not sent to the kernel.
       - Items are validated by the module itself (not by Ansible's argument
         spec) so that very large tables are checked quickly.
       - C(real_servers) items take the keys C(address), C(port), C(forward),

@@ -1,9 +1,10 @@
-"""Unit tests of the controller-side cluster model filters."""
+"""Unit tests of the controller-side cluster model filters (the planner's own tests, with the
+IPVS services, firewall rules and inventory hosts, are tests/unit/plugins/plugin_utils/test_planner.py)."""
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -11,10 +12,6 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.lvs.cluster.plugins.filter.lvs_cluster import (
     FilterModule,
     lvs_cluster_errors,
-    lvs_cluster_hosts,
-    lvs_iptables_rules,
-    lvs_ipvs_services,
-    lvs_nft_rules,
     lvs_systemd_mount_unit,
 )
 
@@ -123,8 +120,8 @@ def test_cluster_level_errors(change: Dict[str, Any], needle: str) -> None:
     "service, needle",
     [
         ({"port": 80, "scheduler": "fast"}, "scheduler 'fast'"),
-        ({"port": 80, "scheduler": "rr", "sched_flags": ["sh-port"]}, "does not go with scheduler rr"),
-        ({"port": 70000}, "port must be an integer"),
+        ({"port": 80, "scheduler": "rr", "sched_flags": ["sh-port"]}, "does not fit scheduler 'rr'"),
+        ({"port": 70000}, "port 70000 is outside 1..65535"),
         ({"port": 80, "protocol": "icmp"}, "protocol 'icmp'"),
         ({"port": 80, "vip": "192.0.2.101"}, "vip 192.0.2.101 is not in lvs_vips"),
         ({"port": 80, "netmask": "255.255.255.0"}, "netmask needs persistent"),
@@ -177,97 +174,6 @@ def test_not_a_dict_raises() -> None:
         lvs_cluster_errors([])
 
 
-def test_ipvs_services_dr_with_weights() -> None:
-    c = dr_cluster()
-    rs = [h for h in c["hosts"] if h["role"] == "realserver"]
-    rs[1]["weights"] = {"http": 2}
-    out = lvs_ipvs_services(c["services"], rs, "dr", c["vips"])
-    assert out == [
-        {
-            "scheduler": "wrr",
-            "sched_flags": [],
-            "persistent": 0,
-            "protocol": "tcp",
-            "address": "192.0.2.100",
-            "port": 80,
-            "real_servers": [
-                {
-                    "address": "192.0.2.11",
-                    "forward": "route",
-                    "weight": 3,
-                    "u_threshold": 0,
-                    "l_threshold": 0,
-                    "port": 80,
-                },
-                {
-                    "address": "192.0.2.12",
-                    "forward": "route",
-                    "weight": 2,
-                    "u_threshold": 0,
-                    "l_threshold": 0,
-                    "port": 80,
-                },
-            ],
-        }
-    ]
-
-
-def test_ipvs_services_nat_port_mapping_and_tun_fwmark() -> None:
-    c = nat_cluster()
-    rs = [h for h in c["hosts"] if h["role"] == "realserver"]
-    out = lvs_ipvs_services(c["services"], rs, "nat", c["vips"])
-    assert [r["port"] for r in out[0]["real_servers"]] == [8080, 8080]
-    assert {r["forward"] for r in out[0]["real_servers"]} == {"masq"}
-    services: List[Dict[str, Any]] = [
-        {
-            "name": "web",
-            "fwmark": 7,
-            "ports": [80, 443],
-            "scheduler": "sh",
-            "sched_flags": ["sh-port"],
-            "persistent": 60,
-            "netmask": "255.255.255.0",
-        }
-    ]
-    out = lvs_ipvs_services(services, rs, "tun", ["192.0.2.100"], "gue", 6080)
-    assert out[0]["fwmark"] == 7 and out[0]["family"] == "ipv4" and "port" not in out[0]
-    assert out[0]["netmask"] == "255.255.255.0"
-    assert out[0]["real_servers"][0] == {
-        "address": "192.0.2.11",
-        "forward": "tunnel",
-        "weight": 3,
-        "u_threshold": 0,
-        "l_threshold": 0,
-        "tun_type": "gue",
-        "tun_port": 6080,
-    }
-
-
-def test_ipvs_services_rejects_bad_mode() -> None:
-    with pytest.raises(AnsibleFilterError):
-        lvs_ipvs_services([], [], "fast", ["192.0.2.100"])
-    with pytest.raises(AnsibleFilterError):
-        lvs_ipvs_services([], [], "dr", [])
-
-
-def test_nft_rules() -> None:
-    services = [
-        {"name": "a", "port": 80},
-        {"name": "b", "fwmark": 1, "ports": [80, 443]},
-        {"name": "c", "fwmark": 2, "protocol": "udp", "ports": [53], "vip": "2001:db8::100"},
-    ]
-    assert lvs_nft_rules(services, ["192.0.2.100"]) == [
-        "ip daddr 192.0.2.100 tcp dport { 80, 443 } meta mark set 1",
-        "ip6 daddr 2001:db8::100 udp dport { 53 } meta mark set 2",
-    ]
-    assert lvs_iptables_rules(services, ["192.0.2.100"]) == [
-        "-A LVS_CLUSTER_MARK -d 192.0.2.100/32 -p tcp -m multiport --dports 80,443 -j MARK --set-mark 1"
-    ]
-    assert lvs_iptables_rules(services, ["192.0.2.100"], 6) == [
-        "-A LVS_CLUSTER_MARK -d 2001:db8::100/128 -p udp -m multiport --dports 53 -j MARK --set-mark 2"
-    ]
-
-
 @pytest.mark.parametrize(
     "path, unit",
     [
@@ -286,24 +192,15 @@ def test_systemd_mount_unit_needs_absolute_path() -> None:
         lvs_systemd_mount_unit("var/www")
 
 
-def test_cluster_hosts_reads_hostvars() -> None:
-    hostvars = {
-        "rs1": {"lvs_address": "192.0.2.11", "lvs_weight": 3, "lvs_weights": {"http": 1}},
-        "rs2": {"ansible_host": "192.0.2.12"},
-    }
-    assert lvs_cluster_hosts(["rs1", "rs2"], hostvars, "realserver") == [
-        {"name": "rs1", "role": "realserver", "address": "192.0.2.11", "weight": 3, "weights": {"http": 1}},
-        {"name": "rs2", "role": "realserver", "address": "192.0.2.12", "weight": None, "weights": {}},
-    ]
-
-
 def test_filter_module_lists_all() -> None:
     assert set(FilterModule().filters()) == {
         "lvs_cluster_errors",
-        "lvs_cluster_hosts",
-        "lvs_ipvs_services",
-        "lvs_iptables_rules",
-        "lvs_nft_rules",
+        "lvs_validate",
+        "lvs_host_options",
+        "lvs_drain_targets",
+        "lvs_director_plan",
+        "lvs_realserver_plan",
+        "lvs_nfs_plan",
         "lvs_systemd_mount_unit",
     }
 
@@ -312,10 +209,4 @@ def test_input_not_mutated() -> None:
     c = dr_cluster()
     before = copy.deepcopy(c)
     lvs_cluster_errors(c)
-    lvs_ipvs_services(c["services"], c["hosts"][1:3], "dr", c["vips"])
     assert c == before
-
-
-def test_cluster_hosts_are_sorted_by_name() -> None:
-    hostvars = {"rs2": {"lvs_address": "192.0.2.12"}, "rs1": {"lvs_address": "192.0.2.11", "lvs_weight": 3}}
-    assert [h["name"] for h in lvs_cluster_hosts(["rs2", "rs1"], hostvars, "realserver")] == ["rs1", "rs2"]

@@ -296,3 +296,11 @@ def test_repeated_real_servers_validated_once_and_errors_still_name_the_item() -
                 }
             ]
         )
+
+
+def test_service_name_is_a_label_only() -> None:
+    """The inventory's service name travels with the spec (ipvs_table) and changes nothing in the kernel's view."""
+    named = service_from_spec(svc(name="http", real_servers=[{"address": "192.0.2.11"}]), "x")
+    plain = service_from_spec(svc(real_servers=[{"address": "192.0.2.11"}]), "x")
+    assert named.key == plain.key and named.config() == plain.config()
+    assert named.name == plain.name == "tcp:198.51.100.10:80"

@@ -104,21 +104,24 @@ def rs(address: str, forward: str, weight: int = 1, **kw: Any) -> Dict[str, Any]
 # --- every mode, every host ---------------------------------------------------------------------
 
 
+def dr_http_service(rs2_weight: int) -> Dict[str, Any]:
+    """The DR cluster's http service as ipvs_table gets it (rs1 weight 3)."""
+    return {
+        "name": "http",
+        "scheduler": "wrr",
+        "sched_flags": [],
+        "persistent": 0,
+        "protocol": "tcp",
+        "address": "192.0.2.100",
+        "port": 80,
+        "real_servers": [rs("192.0.2.11", "route", 3, port=80), rs("192.0.2.12", "route", rs2_weight, port=80)],
+    }
+
+
 def test_dr_standalone_every_host() -> None:
     c = {"web_dr": {"vars": dr_vars(), "hosts": dr_hosts()}}
     d = plan(c, "director")
-    assert d["ipvs_services"] == [
-        {
-            "name": "http",
-            "scheduler": "wrr",
-            "sched_flags": [],
-            "persistent": 0,
-            "protocol": "tcp",
-            "address": "192.0.2.100",
-            "port": 80,
-            "real_servers": [rs("192.0.2.11", "route", 3, port=80), rs("192.0.2.12", "route", 1, port=80)],
-        }
-    ]
+    assert d["ipvs_services"] == [dr_http_service(rs2_weight=1)]
     assert d["modules"] == ["ip_vs", "ip_vs_wrr"]
     assert d["vips"] == ["192.0.2.100"] and d["vip_interface"] == "eth1"
     assert d["arp_sysctl"] == {"ip_forward": None, "send_redirects": False, "interfaces": ["eth1"]}
@@ -522,18 +525,7 @@ def test_ipvs_services_dr_with_weights() -> None:
     rss = [h for h in c["hosts"] if h["role"] == "realserver"]
     rss[1]["weights"] = {"http": 2}
     out = ipvs_services(c["services"], rss, "dr", c["vips"])
-    assert out == [
-        {
-            "name": "http",
-            "scheduler": "wrr",
-            "sched_flags": [],
-            "persistent": 0,
-            "protocol": "tcp",
-            "address": "192.0.2.100",
-            "port": 80,
-            "real_servers": [rs("192.0.2.11", "route", 3, port=80), rs("192.0.2.12", "route", 2, port=80)],
-        }
-    ]
+    assert out == [dr_http_service(rs2_weight=2)]
 
 
 def test_ipvs_services_nat_port_mapping_and_tun_fwmark() -> None:

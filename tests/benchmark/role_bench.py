@@ -103,7 +103,7 @@ def main() -> None:
         inventory = write_inventory(lab, tmp, opts.services, opts.servers)
         for host, role in (("nfs", "nfs"), ("director", "director"), ("rs1", "realserver")):
             first = run(lab, inventory, host)
-            again = [run(lab, inventory, host) for _ in range(opts.runs)]
+            again = [run(lab, inventory, host) for _run in range(opts.runs)]
             if any(changed for _s, _ok, changed in again):
                 raise SystemExit("%s: the no-change run changed something: %s" % (host, again))
             row = "| %s | %.1f (%d tasks, %d changed) | %s (%d tasks) |" % (

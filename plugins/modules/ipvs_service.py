@@ -193,8 +193,9 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa
 )
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import SERVICE_OPTIONS  # noqa: E402
 
-# every option the model knows but state, which this module handles itself
-SERVICE_KEYS = sorted(SERVICE_OPTIONS - {"state"})
+# every option the model knows but state, which this module handles itself, and name, the label
+# that ipvs_table's service entries carry (this module manages one service: it has no label)
+SERVICE_KEYS = sorted(SERVICE_OPTIONS - {"state", "name"})
 
 
 def main() -> None:

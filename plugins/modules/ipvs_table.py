@@ -56,8 +56,23 @@ options:
         servers that are not listed. Services without C(real_servers) keep theirs.
     type: bool
     default: true
+  rules_path:
+    description:
+      - Also save the table as it is after the call in this file, in exactly the text of
+        C(ipvsadm-save -n) (what M(lvs.cluster.ipvs_rules_file) writes, for the distribution's
+        C(ipvsadm) restore at boot), mode C(0600), written atomically and only when its content
+        or mode differs.
+      - In check mode the file is compared with the table the call would leave.
+      - Saves a second task (and its round trip to the host) after this one.
+    type: path
+  thresholds_path:
+    description:
+      - With O(rules_path), also write the C(ipvsadm -e) lines of the real servers' connection
+        thresholds, which the rules format cannot hold (see M(lvs.cluster.ipvs_rules_file)).
+    type: path
 notes:
-  - The diff is the table before and after in C(ipvsadm-save -n) format.
+  - The diff is the table before and after in C(ipvsadm-save -n) format; with O(rules_path),
+    the diff is a list that also holds each saved file's before and after.
   - With more than 100 services the result's C(invocation) (the arguments echoed
     back, shown with C(-vvv)) summarises O(services) instead of repeating it,
     because echoing a table of thousands of entries costs more than converging it.
@@ -80,6 +95,12 @@ EXAMPLES = r"""
         persistent: 600
         real_servers:
           - {address: 192.0.2.11, forward: route}
+
+- name: Converge the table and save it for the ipvsadm service's restore at boot
+  lvs.cluster.ipvs_table:
+    services: "{{ lvs_services }}"
+    rules_path: /etc/ipvsadm.rules
+    thresholds_path: /etc/lvs-cluster/ipvs-thresholds.rules
 
 - name: Make the live table exactly this one
   lvs.cluster.ipvs_table:
@@ -104,10 +125,25 @@ services:
   returned: always
   type: int
   sample: 2
+changed_paths:
+  description: The saved files (O(rules_path), O(thresholds_path)) that were (or in check mode would be) written.
+  returned: when O(rules_path) is set
+  type: list
+  elements: str
+  sample: [/etc/ipvsadm.rules]
 """
+
+from typing import Any, Dict, List  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.lvs.cluster.plugins.module_utils._files import (  # noqa: E402
+    FilesError,
+    apply_plan,
+    plan_diffs,
+    plan_files,
+    validate_files,
+)
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa: E402
     IpvsError,
     apply_plan_to_model,
@@ -128,7 +164,10 @@ def main() -> None:
             "purge": {"type": "bool", "default": False},
             "purge_real_servers": {"type": "bool", "default": True},
             "modprobe": {"type": "bool", "default": True},
+            "rules_path": {"type": "path"},
+            "thresholds_path": {"type": "path"},
         },
+        required_by={"thresholds_path": "rules_path"},
         supports_check_mode=True,
     )
     p = module.params
@@ -153,14 +192,28 @@ def main() -> None:
     except IpvsError as exc:
         module.fail_json(msg=str(exc))
     after = apply_plan_to_model(current, plan)
-    result = {
+    result: Dict[str, Any] = {
         "changed": plan.changed,
         "changes": plan.counts(),
         "ops": [op.describe() for op in plan.ops[:1000]],
         "services": len(after),
     }
+    diff: Dict[str, str] = {"before": render_rules(current), "after": render_rules(after)}
+    file_diffs: List[Dict[str, str]] = []
+    if p["rules_path"]:
+        saved = [{"path": p["rules_path"], "content": diff["after"], "mode": "0600"}]
+        if p["thresholds_path"]:
+            thresholds = render_rules(after, thresholds=True)
+            saved.append({"path": p["thresholds_path"], "content": thresholds, "mode": "0600"})
+        try:  # the table is converged: a file that cannot be written is reported, the table stays
+            files = plan_files(validate_files(saved))
+            file_diffs = plan_diffs(files) if module._diff else []
+            result["changed_paths"] = files.changed_paths if module.check_mode else apply_plan(files)
+        except FilesError as exc:
+            module.fail_json(msg=f"the table is converged, but saving it failed: {exc}", **result)
+        result["changed"] = result["changed"] or bool(result["changed_paths"])
     if module._diff:
-        result["diff"] = {"before": render_rules(current), "after": render_rules(after)}
+        result["diff"] = [diff] + file_diffs if p["rules_path"] else diff
     if len(items) > ECHO_LIMIT:
         summary = "{} services with {} real servers (not echoed)".format(
             len(items), sum(len(s.get("real_servers") or []) for s in items)

@@ -1066,7 +1066,8 @@ def realserver_plan(options: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def nfs_plan(options: Mapping[str, Any]) -> Dict[str, Any]:
-    """The NFS role's exports lines from its options (``nfs_*``)."""
+    """The NFS role's exports lines, exported paths and their directories (``managed_files``
+    entries) from its options (``nfs_*``)."""
     errors: List[str] = []
     exports = options.get("nfs_exports") or []
     clients = options.get("nfs_clients") or []
@@ -1117,7 +1118,9 @@ def nfs_plan(options: Mapping[str, Any]) -> Dict[str, Any]:
         paths.append(str(export["path"]))
     if errors:
         raise PlanError(errors)
-    return {"exports": lines, "paths": paths}
+    # the exported directories as entries of the role's managed_files task, before its config files
+    directories = [{"path": path, "state": "directory", "mode": "0755"} for path in paths]
+    return {"exports": lines, "paths": paths, "directories": directories}
 
 
 # --- drain and undrain --------------------------------------------------------------------------

@@ -142,6 +142,7 @@ def test_dr_standalone_every_host() -> None:
     assert plan(c, "nfs") == {
         "exports": ["/srv/lvs/web 192.0.2.0/24(ro,sync,root_squash,no_subtree_check)"],
         "paths": ["/srv/lvs/web"],
+        "directories": [{"path": "/srv/lvs/web", "state": "directory", "mode": "0755"}],
     }
 
 

@@ -198,10 +198,11 @@ def main() -> None:
         "ops": [op.describe() for op in plan.ops[:1000]],
         "services": len(after),
     }
-    diff: Dict[str, str] = {"before": render_rules(current), "after": render_rules(after)}
+    # rendered only when used: the text of a table of thousands of services costs time
+    after_text = render_rules(after) if p["rules_path"] or module._diff else ""
     file_diffs: List[Dict[str, str]] = []
     if p["rules_path"]:
-        saved = [{"path": p["rules_path"], "content": diff["after"], "mode": "0600"}]
+        saved = [{"path": p["rules_path"], "content": after_text, "mode": "0600"}]
         if p["thresholds_path"]:
             thresholds = render_rules(after, thresholds=True)
             saved.append({"path": p["thresholds_path"], "content": thresholds, "mode": "0600"})
@@ -213,6 +214,7 @@ def main() -> None:
             module.fail_json(msg=f"the table is converged, but saving it failed: {exc}", **result)
         result["changed"] = result["changed"] or bool(result["changed_paths"])
     if module._diff:
+        diff = {"before": render_rules(current), "after": after_text}
         result["diff"] = [diff] + file_diffs if p["rules_path"] else diff
     if len(items) > ECHO_LIMIT:
         summary = "{} services with {} real servers (not echoed)".format(

@@ -9,11 +9,14 @@ This is the one place in the collection that speaks netlink.  It provides:
   it does not know;
 * ``NetlinkSocket``: one receive loop (sequence and port id checks, multi-part
   dumps ending with NLMSG_DONE, NLMSG_ERROR 0 as ACK, negative errno raised as
-  ``NetlinkError`` carrying the kernel's extended-ack text) and a pipelined
-  writer that sends many requests before reading their acks;
+  ``NetlinkError`` carrying the kernel's extended-ack text, a bounded wait for
+  each answer, interrupted dumps read again) and a pipelined writer that sends
+  many requests before reading their acks;
 * ``GenlSocket``: generic netlink family resolution.
 
-Nothing here knows about Ansible; errors are typed exceptions.
+Nothing here knows about Ansible; errors are typed exceptions, all of them
+``NetlinkFailure`` (besides the ``OSError`` of a failing socket call), so that
+the module_utils on top convert every one into their own errors.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ import errno
 import operator
 import os
 import re
+import select
 import socket
 import struct
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -74,7 +79,15 @@ CTRL_ATTR_FAMILY_NAME = 2
 CTRL_ATTR_VERSION = 3
 
 
-class NetlinkError(Exception):
+# appended to an EPERM: netlink refuses changes (and IPVS every command) without CAP_NET_ADMIN
+EPERM_HINT = "the module must run as root (become: true) or with CAP_NET_ADMIN"
+
+
+class NetlinkFailure(Exception):
+    """Base class of every error of this client (the kernel's answers and unreadable replies)."""
+
+
+class NetlinkError(NetlinkFailure):
     """The kernel answered a request with a negative errno."""
 
     def __init__(self, err: int, message: str = "", request: Optional[int] = None) -> None:
@@ -84,10 +97,24 @@ class NetlinkError(Exception):
         text = f"{os.strerror(err)} (errno {err})"
         if message:
             text += f": {message}"
+        if err == errno.EPERM:
+            text += f" ({EPERM_HINT})"
         super().__init__(text)
 
 
-class NetlinkBatchError(Exception):
+class DumpInterrupted(NetlinkError):
+    """Every attempt of a dump was interrupted (NLM_F_DUMP_INTR) by a concurrent change."""
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+        super().__init__(
+            errno.EINTR,
+            f"the dump was interrupted by concurrent changes {attempts} time(s) in a row: the table kept changing,"
+            " try again",
+        )
+
+
+class NetlinkBatchError(NetlinkFailure):
     """One or more requests of a pipelined batch failed.
 
     ``failures`` holds ``(index_in_batch, NetlinkError)`` pairs; every other
@@ -100,11 +127,11 @@ class NetlinkBatchError(Exception):
         super().__init__(f"{len(failures)} request(s) failed; first (#{first[0]}): {first[1]}")
 
 
-class NetlinkProtocolError(Exception):
-    """The kernel sent something this client cannot make sense of."""
+class NetlinkProtocolError(NetlinkFailure):
+    """The kernel sent something this client cannot make sense of (or did not answer in time)."""
 
 
-class FamilyNotFound(Exception):
+class FamilyNotFound(NetlinkFailure):
     """A generic netlink family is not registered (its module is not loaded)."""
 
     def __init__(self, family: str) -> None:
@@ -407,21 +434,60 @@ def parse_messages(data: bytes) -> Iterator[Message]:
         offset += (mlen + 3) & ~3
 
 
+_ERRNO = struct.Struct("=i")
+
+
+def _extack_text(payload: bytes, offset: int) -> str:
+    text = ""
+    for atype, data in iter_attrs(payload, offset):
+        if atype & NLA_TYPE_MASK == NLMSGERR_ATTR_MSG:
+            text = _str_unpack(data)
+    return text
+
+
 def parse_error(msg: Message) -> Tuple[int, str]:
     """Return ``(errno, extended ack text)`` of an NLMSG_ERROR message (errno 0 = ACK)."""
-    (err,) = struct.unpack_from("=i", msg.payload, 0)
+    payload = msg.payload
+    if len(payload) < 4:
+        raise NetlinkProtocolError(
+            f"truncated NLMSG_ERROR message: {len(payload)} byte(s) of payload, its error code needs 4"
+        )
+    (err,) = _ERRNO.unpack_from(payload, 0)
     text = ""
     if msg.flags & NLM_F_ACK_TLVS:
         # struct nlmsgerr = int error + the offending nlmsghdr (+ its payload
         # unless the kernel capped it); TLVs follow.
         if msg.flags & NLM_F_CAPPED:
             tlv_off = 4 + NLMSGHDR.size
+        elif len(payload) < 8:
+            raise NetlinkProtocolError(
+                f"truncated NLMSG_ERROR message: {len(payload)} byte(s) of payload, no room for the failed request"
+            )
         else:
-            (orig_len,) = struct.unpack_from("=I", msg.payload, 4)
+            (orig_len,) = struct.unpack_from("=I", payload, 4)
             tlv_off = 4 + align4(orig_len)
-        for atype, payload in iter_attrs(msg.payload, tlv_off):
-            if atype & NLA_TYPE_MASK == NLMSGERR_ATTR_MSG:
-                text = _str_unpack(payload)
+        if tlv_off > len(payload):
+            raise NetlinkProtocolError(
+                f"malformed NLMSG_ERROR message: its extended ack would start at byte {tlv_off}"
+                f" of a {len(payload)}-byte payload"
+            )
+        text = _extack_text(payload, tlv_off)
+    return -err, text
+
+
+def parse_done(msg: Message) -> Tuple[int, str]:
+    """Return ``(errno, extended ack text)`` of the NLMSG_DONE ending a dump (errno 0: the dump is complete).
+
+    The kernel puts the dump's result there (int, 0 or a negative errno) and, with
+    NLM_F_ACK_TLVS, extended ack attributes right after it.
+    """
+    payload = msg.payload
+    if len(payload) < 4:
+        return 0, ""  # no result: nothing went wrong
+    (err,) = _ERRNO.unpack_from(payload, 0)
+    if err >= 0:
+        return 0, ""
+    text = _extack_text(payload, 4) if msg.flags & NLM_F_ACK_TLVS else ""
     return -err, text
 
 
@@ -441,6 +507,13 @@ class NetlinkSocket:
     """
 
     RECV_SIZE = 1 << 20
+    # seconds to wait for each datagram of an answer before giving up (the kernel answers at once)
+    RECV_TIMEOUT = 60.0
+    # how often an interrupted dump (NLM_F_DUMP_INTR) is started again before giving up
+    DUMP_RETRIES = 3
+
+    _rbuf: Optional[bytearray] = None
+    _poller: Any = None
 
     def __init__(self, protocol: int, rcvbuf: int = 8 << 20) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, protocol)
@@ -457,7 +530,6 @@ class NetlinkSocket:
                     pass
             self.sock.bind((0, 0))
             self.pid = self.sock.getsockname()[0]
-            self._rbuf: Optional[bytearray] = None
         except BaseException:
             self.sock.close()
             raise
@@ -476,12 +548,41 @@ class NetlinkSocket:
         self.seq = (self.seq + 1) & 0xFFFFFFFF or 1
         return self.seq
 
+    def _recv_into(self, buf: bytearray, flags: int) -> int:
+        """One datagram into ``buf``; without MSG_DONTWAIT, waits at most ``RECV_TIMEOUT`` seconds.
+
+        The answer is usually queued already (acks are queued while the request is
+        sent, the next part of a dump when the previous one is read): the first,
+        non-blocking, read then costs no extra system call.  Not ``settimeout``:
+        that would make the MSG_DONTWAIT reads of ``_drain_errors`` wait too.
+        """
+        try:
+            return self.sock.recv_into(buf, 0, flags | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            if flags & socket.MSG_DONTWAIT:
+                raise
+        poller = self._poller
+        if poller is None:
+            poller = self._poller = select.poll()
+            poller.register(self.sock.fileno(), select.POLLIN)
+        deadline = time.monotonic() + self.RECV_TIMEOUT
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not poller.poll(int(remaining * 1000) + 1):
+                raise NetlinkProtocolError(
+                    f"no answer from the kernel within {self.RECV_TIMEOUT:g} s (netlink receive timeout)"
+                )
+            try:
+                return self.sock.recv_into(buf, 0, flags | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue  # woken without data: wait for the rest of the time
+
     def _receive(self, flags: int = 0) -> Iterator[Message]:
         # one reusable buffer: allocating RECV_SIZE per datagram is costly on slow (emulated) hosts
         buf = self._rbuf
         if buf is None:
             buf = self._rbuf = bytearray(self.RECV_SIZE)
-        size = self.sock.recv_into(buf, 0, flags)
+        size = self._recv_into(buf, flags)
         for msg in parse_messages(bytes(buf[:size])):
             if msg.pid not in (self.pid, 0):
                 continue
@@ -490,25 +591,47 @@ class NetlinkSocket:
             yield msg
 
     def transact(self, msg_type: int, flags: int, payload: bytes) -> List[Message]:
-        """Send one request (ACK requested) and return its reply messages."""
+        """Send one request (ACK requested) and return its reply messages.
+
+        A dump the kernel marks as interrupted by a concurrent change (NLM_F_DUMP_INTR)
+        is read to its end and started again, up to ``DUMP_RETRIES`` times; then
+        ``DumpInterrupted`` is raised.
+        """
+        dump = flags & NLM_F_DUMP == NLM_F_DUMP
+        attempts = 0
+        while True:
+            attempts += 1
+            replies, interrupted = self._transact_once(msg_type, flags, payload)
+            if not interrupted:
+                return replies
+            if not dump or attempts > self.DUMP_RETRIES:
+                raise DumpInterrupted(attempts)
+
+    def _transact_once(self, msg_type: int, flags: int, payload: bytes) -> Tuple[List[Message], bool]:
+        """``(reply messages, interrupted)`` of one request; every reply is read, to NLMSG_DONE or the ack."""
         seq = self._next_seq()
         self.sock.send(pack_message(msg_type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, self.pid, payload))
         replies: List[Message] = []
+        interrupted = False
         while True:
             for msg in self._receive():
                 if msg.seq != seq:
                     continue  # a stale answer to an earlier request
-                if msg.type == NLMSG_DONE:
-                    return replies
-                if msg.type == NLMSG_ERROR:
+                mtype = msg.type
+                if mtype == NLMSG_DONE:
+                    err, text = parse_done(msg)
+                    if err:
+                        raise NetlinkError(err, text)
+                    return replies, interrupted or bool(msg.flags & NLM_F_DUMP_INTR)
+                if mtype == NLMSG_ERROR:
                     err, text = parse_error(msg)
                     if err:
                         raise NetlinkError(err, text)
-                    return replies
-                if msg.type == NLMSG_NOOP:
+                    return replies, interrupted
+                if mtype == NLMSG_NOOP:
                     continue
                 if msg.flags & NLM_F_DUMP_INTR:
-                    raise NetlinkError(errno.EINTR, "dump interrupted by a concurrent change, retry")
+                    interrupted = True  # read on to NLMSG_DONE: the next attempt must not meet this dump's rest
                 replies.append(msg)
 
     def pipeline(self, requests: Iterable[Request], window: int = 256, acks: bool = True) -> int:
@@ -643,7 +766,12 @@ class GenlSocket(NetlinkSocket):
     def request(self, cmd: int, attrs: bytes = b"", flags: int = 0, version: int = 1) -> List[Tuple[int, bytes]]:
         """One generic netlink request; returns ``(cmd, attribute bytes)`` of each reply."""
         replies = self.transact(self.family_id, flags, self.genl_payload(cmd, version, attrs))
-        return [(GENLMSGHDR.unpack_from(m.payload)[0], m.payload[GENLMSGHDR.size :]) for m in replies]
+        out = []
+        for m in replies:
+            if len(m.payload) < GENLMSGHDR.size:
+                raise NetlinkProtocolError(f"truncated generic netlink reply ({len(m.payload)} byte(s) of payload)")
+            out.append((m.payload[0], m.payload[GENLMSGHDR.size :]))
+        return out
 
     def dump(self, cmd: int, attrs: bytes = b"", version: int = 1) -> List[Tuple[int, bytes]]:
         return self.request(cmd, attrs, NLM_F_DUMP, version)

@@ -20,7 +20,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._netlink import (
     Attr,
     FamilyNotFound,
     GenlSocket,
-    NetlinkError,
+    NetlinkFailure,
     Schema,
 )
 
@@ -54,7 +54,7 @@ FOU_SCHEMA = Schema(
 
 
 class FouError(Exception):
-    """A fou port could not be read, added or removed."""
+    """A fou port could not be read, added or removed (every netlink failure of ``FouClient``)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,8 @@ class FouClient:
             self.sock = GenlSocket(FOU_GENL_NAME)
         except FamilyNotFound:
             self.sock = None
+        except (NetlinkFailure, OSError) as exc:
+            raise FouError(f"cannot open the fou generic netlink family: {exc}") from None
 
     @property
     def available(self) -> bool:
@@ -108,7 +110,7 @@ class FouClient:
 
     def _sock(self) -> GenlSocket:
         if self.sock is None:
-            self.sock = GenlSocket(FOU_GENL_NAME)  # raises FamilyNotFound: load the fou module first
+            self.sock = GenlSocket(FOU_GENL_NAME)  # FamilyNotFound until the fou module is loaded
         return self.sock
 
     def ports(self) -> List[FouPort]:
@@ -117,16 +119,16 @@ class FouClient:
             return []
         try:
             replies = self.sock.dump(FOU_CMD_GET, b"", FOU_GENL_VERSION)
-        except NetlinkError as exc:
+            return [port_from_attrs(FOU_SCHEMA.parse(data)) for _cmd, data in replies]
+        except (NetlinkFailure, OSError) as exc:
             raise FouError(f"cannot list fou ports: {exc}") from None
-        return [port_from_attrs(FOU_SCHEMA.parse(data)) for _cmd, data in replies]
 
     def add_gue(self, port: int, family: int) -> None:
         af = socket.AF_INET6 if family == 6 else socket.AF_INET
         attrs = FOU_SCHEMA.pack({"port": port, "af": af, "type": FOU_ENCAP_GUE})
         try:
             self._sock().request(FOU_CMD_ADD, attrs, 0, FOU_GENL_VERSION)
-        except NetlinkError as exc:
+        except (NetlinkFailure, OSError) as exc:
             raise FouError(f"cannot add GUE receive port {port}: {exc}") from None
 
     def delete(self, port: int, family: int) -> None:
@@ -134,5 +136,5 @@ class FouClient:
         attrs = FOU_SCHEMA.pack({"port": port, "af": af})
         try:
             self._sock().request(FOU_CMD_DEL, attrs, 0, FOU_GENL_VERSION)
-        except NetlinkError as exc:
+        except (NetlinkFailure, OSError) as exc:
             raise FouError(f"cannot remove fou port {port}: {exc}") from None

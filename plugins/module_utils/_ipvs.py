@@ -19,13 +19,28 @@ missing.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import operator
 import socket
 import struct
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+    cast,
+)
 
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     AF_INET,
@@ -52,6 +67,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     DestKey,
     IpvsApplyError,
     IpvsError,
+    IpvsKernelError,
     IpvsNotAvailable,
     IpvsValidationError,
     Op,
@@ -83,8 +99,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._netlink import (
     FamilyNotFound,
     GenlSocket,
     NetlinkBatchError,
-    NetlinkError,
-    NetlinkProtocolError,
+    NetlinkFailure,
     Schema,
     fixed_size,
     register_codec,
@@ -107,6 +122,7 @@ __all__ = [
     "IpvsApplyError",
     "IpvsClient",
     "IpvsError",
+    "IpvsKernelError",
     "IpvsNotAvailable",
     "IpvsValidationError",
     "NEW_DEST",
@@ -182,6 +198,27 @@ CMD_SET_INFO = 14
 CMD_GET_INFO = 15
 CMD_ZERO = 16
 CMD_FLUSH = 17
+CMD_NAMES = {
+    CMD_NEW_SERVICE: "NEW_SERVICE",
+    CMD_SET_SERVICE: "SET_SERVICE",
+    CMD_DEL_SERVICE: "DEL_SERVICE",
+    CMD_GET_SERVICE: "GET_SERVICE",
+    CMD_NEW_DEST: "NEW_DEST",
+    CMD_SET_DEST: "SET_DEST",
+    CMD_DEL_DEST: "DEL_DEST",
+    CMD_GET_DEST: "GET_DEST",
+    CMD_NEW_DAEMON: "NEW_DAEMON",
+    CMD_DEL_DAEMON: "DEL_DAEMON",
+    CMD_GET_DAEMON: "GET_DAEMON",
+    CMD_SET_CONFIG: "SET_CONFIG",
+    CMD_GET_CONFIG: "GET_CONFIG",
+    CMD_SET_INFO: "SET_INFO",
+    CMD_GET_INFO: "GET_INFO",
+    CMD_ZERO: "ZERO",
+    CMD_FLUSH: "FLUSH",
+}
+# the commands that only read: their failures are IpvsKernelError, a write's IpvsApplyError
+READ_CMDS = frozenset((CMD_GET_SERVICE, CMD_GET_DEST, CMD_GET_DAEMON, CMD_GET_CONFIG, CMD_GET_INFO))
 
 # IP_VS_STATE_* of the sync daemon
 DAEMON_STATES = {"master": 1, "backup": 2}
@@ -683,8 +720,28 @@ def module_client(module: Any) -> IpvsClient:
     return IpvsClient()
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _reading(method: _Method) -> _Method:
+    """A reader of the client: replies it cannot parse raise ``IpvsKernelError`` (``_request`` converts the rest)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except (NetlinkFailure, OSError) as exc:
+            raise IpvsKernelError(f"reading the IPVS {method.__name__} failed: {exc}") from None
+
+    return cast(_Method, wrapper)
+
+
 class IpvsClient:
-    """Talks to the kernel's IPVS generic netlink family."""
+    """Talks to the kernel's IPVS generic netlink family.
+
+    Every failure to talk to the kernel is raised as an ``IpvsError``: ``IpvsNotAvailable``
+    (the family cannot be opened), ``IpvsKernelError`` (a read), ``IpvsApplyError`` (a write).
+    """
 
     def __init__(self, modprobe: Optional[Callable[[], str]] = None) -> None:
         """``modprobe``: loads ip_vs when the family is missing, returns its error text ('' on success).
@@ -694,15 +751,16 @@ class IpvsClient:
         # decoded real servers by address family and state bytes (see dests(config_only=True))
         self._seen_dests: Dict[int, Dict[bytes, Dest]] = {}
         try:
-            self.sock = GenlSocket(IPVS_GENL_NAME)
-        except FamilyNotFound:
-            detail = modprobe() if modprobe is not None else "modprobe not attempted"
             try:
                 self.sock = GenlSocket(IPVS_GENL_NAME)
             except FamilyNotFound:
-                raise IpvsNotAvailable(f"{NOT_AVAILABLE_HINT} ({detail})") from None
-        except OSError as exc:
-            raise IpvsNotAvailable(f"cannot open a generic netlink socket: {exc}") from None
+                detail = modprobe() if modprobe is not None else "modprobe not attempted"
+                try:
+                    self.sock = GenlSocket(IPVS_GENL_NAME)
+                except FamilyNotFound:
+                    raise IpvsNotAvailable(f"{NOT_AVAILABLE_HINT} ({detail})") from None
+        except (NetlinkFailure, OSError) as exc:
+            raise IpvsNotAvailable(f"cannot open the IPVS generic netlink family: {exc}") from None
 
     def close(self) -> None:
         self.sock.close()
@@ -714,19 +772,25 @@ class IpvsClient:
         self.close()
 
     def _request(self, cmd: int, attrs: Union[Dict[str, Any], bytes], dump: bool = False) -> List[bytes]:
-        """One IPVS command; ``attrs`` as a dict for CMD_SCHEMA or already packed."""
+        """One IPVS command; ``attrs`` as a dict for CMD_SCHEMA or already packed.
+
+        Every failure (the kernel's refusal, no or a garbled answer, a failing socket)
+        is raised as ``IpvsKernelError`` for a read, ``IpvsApplyError`` for a write.
+        """
         payload = attrs if isinstance(attrs, bytes) else CMD_SCHEMA.pack(attrs)
         try:
             if dump:
                 replies = self.sock.dump(cmd, payload, IPVS_GENL_VERSION)
             else:
                 replies = self.sock.request(cmd, payload, 0, IPVS_GENL_VERSION)
-        except NetlinkError as exc:
-            raise IpvsApplyError(f"IPVS command {cmd} failed: {exc}") from None
+        except (NetlinkFailure, OSError) as exc:
+            error = IpvsKernelError if cmd in READ_CMDS else IpvsApplyError
+            raise error(f"IPVS command {CMD_NAMES.get(cmd, cmd)} failed: {exc}") from None
         return [data for _cmd, data in replies]
 
     # -- reading --------------------------------------------------------
 
+    @_reading
     def services(self, stats: bool = False) -> List[Service]:
         schema = CMD_SCHEMA if stats else _CMD_SVC_STATE
         out = []
@@ -736,6 +800,7 @@ class IpvsClient:
                 out.append(service_from_attrs(attrs))
         return out
 
+    @_reading
     def dests(self, svc: Service, stats: bool = False, config_only: bool = False) -> Dict[DestKey, Dest]:
         """The real servers of ``svc``.
 
@@ -786,6 +851,7 @@ class IpvsClient:
             table[svc.key] = svc
         return table
 
+    @_reading
     def info(self) -> Dict[str, Any]:
         replies = self._request(CMD_GET_INFO, {})
         attrs = INFO_SCHEMA.parse(replies[0]) if replies else {}
@@ -796,6 +862,7 @@ class IpvsClient:
             "conn_tab_size": attrs.get("conn_tab_size", 0),
         }
 
+    @_reading
     def timeouts(self) -> Dict[str, int]:
         replies = self._request(CMD_GET_CONFIG, {})
         attrs = CMD_SCHEMA.parse(replies[0]) if replies else {}
@@ -805,6 +872,7 @@ class IpvsClient:
             "udp": attrs.get("timeout_udp", 0),
         }
 
+    @_reading
     def daemons(self) -> List[Dict[str, Any]]:
         out = []
         for data in self._request(CMD_GET_DAEMON, {}, dump=True):
@@ -839,7 +907,7 @@ class IpvsClient:
             self.sock.pipeline_cmds(requests, window, IPVS_GENL_VERSION, acks=False)
         except NetlinkBatchError as exc:
             return [(i, str(err)) for i, err in exc.failures]
-        except (NetlinkError, NetlinkProtocolError, OSError) as exc:
+        except (NetlinkFailure, OSError) as exc:
             raise IpvsApplyError(
                 f"a batch of {len(ops)} IPVS write(s) broke off ({exc}); which of them the kernel made is unknown"
             ) from None

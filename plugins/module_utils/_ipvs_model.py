@@ -66,6 +66,10 @@ class IpvsNotAvailable(IpvsError):
     """The IPVS generic netlink family is missing (ip_vs not loaded/loadable)."""
 
 
+class IpvsKernelError(IpvsError):
+    """Reading from the kernel failed: it refused a read, did not answer, or sent a reply that makes no sense."""
+
+
 class IpvsApplyError(IpvsError):
     """The kernel refused one or more writes (or a batch of writes broke off).
 

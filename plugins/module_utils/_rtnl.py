@@ -14,7 +14,7 @@ import ipaddress
 import socket
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 from ansible_collections.lvs.cluster.plugins.module_utils._netlink import (
     NETLINK_ROUTE,
@@ -23,6 +23,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._netlink import (
     NLM_F_EXCL,
     Attr,
     Message,
+    NetlinkProtocolError,
     NetlinkSocket,
     Schema,
 )
@@ -124,6 +125,7 @@ IFLA_SCHEMA = Schema(
 )
 
 FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
+T = TypeVar("T")
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 
@@ -190,6 +192,14 @@ def _mac(raw: Optional[bytes]) -> Optional[str]:
     return ":".join(f"{b:02x}" for b in raw)
 
 
+def _parse_replies(replies: List[Message], msg_type: int, parse: Callable[[bytes], T]) -> List[T]:
+    """``parse`` of the payload of each reply of ``msg_type``; a reply too short for it is a protocol error."""
+    try:
+        return [parse(m.payload) for m in replies if m.type == msg_type]
+    except (struct.error, ValueError) as exc:
+        raise NetlinkProtocolError(f"malformed rtnetlink message (type {msg_type}): {exc}") from None
+
+
 def parse_link(payload: bytes) -> Link:
     family, type_, index, flags, _change = IFINFOMSG.unpack_from(payload, 0)
     attrs = IFLA_SCHEMA.parse(payload, IFINFOMSG.size)
@@ -254,7 +264,10 @@ def pack_link_up(index: int) -> bytes:
 
 
 class Rtnl:
-    """A small rtnetlink client: one NETLINK_ROUTE socket."""
+    """A small rtnetlink client: one NETLINK_ROUTE socket.
+
+    Its errors are the netlink core's (``NetlinkFailure``) and ``OSError``.
+    """
 
     def __init__(self, sock: Optional[NetlinkSocket] = None) -> None:
         self.sock = sock if sock is not None else NetlinkSocket(NETLINK_ROUTE)
@@ -272,15 +285,13 @@ class Rtnl:
         return self.sock.transact(msg_type, NLM_F_DUMP, payload)
 
     def links(self) -> List[Link]:
-        replies = self._dump(RTM_GETLINK, pack_ifinfomsg())
-        return [parse_link(m.payload) for m in replies if m.type == RTM_NEWLINK]
+        return _parse_replies(self._dump(RTM_GETLINK, pack_ifinfomsg()), RTM_NEWLINK, parse_link)
 
     def links_by_name(self) -> Dict[str, Link]:
         return {link.name: link for link in self.links()}
 
     def addresses(self, family: int = 0) -> List[Address]:
-        replies = self._dump(RTM_GETADDR, pack_ifaddrmsg(family, 0, 0, 0, 0))
-        return [parse_address(m.payload) for m in replies if m.type == RTM_NEWADDR]
+        return _parse_replies(self._dump(RTM_GETADDR, pack_ifaddrmsg(family, 0, 0, 0, 0)), RTM_NEWADDR, parse_address)
 
     def add_address(
         self,

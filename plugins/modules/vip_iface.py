@@ -195,7 +195,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lvs.cluster.plugins.module_utils import _vip_persist as persist
 from ansible_collections.lvs.cluster.plugins.module_utils._fou import FouClient, FouError
-from ansible_collections.lvs.cluster.plugins.module_utils._netlink import NetlinkError
+from ansible_collections.lvs.cluster.plugins.module_utils._netlink import NetlinkFailure
 from ansible_collections.lvs.cluster.plugins.module_utils._rtnl import SCOPES, Link, Rtnl
 from ansible_collections.lvs.cluster.plugins.module_utils._sysctl import atomic_write, read_proc, read_text
 from ansible_collections.lvs.cluster.plugins.module_utils._vip import (
@@ -348,7 +348,7 @@ def main() -> None:
                     links_now = {link.index: link for link in rtnl.links()}
                     index = next((i for i, link in links_now.items() if link.name == req.interface), None)
                     plan.after = format_addresses([a for a in rtnl.addresses() if a.index == index])
-    except (VipError, FouError, NetlinkError, OSError) as exc:
+    except (VipError, FouError, NetlinkFailure, OSError) as exc:
         module.fail_json(msg=str(exc), **result)
     for warning in plan.warnings:
         module.warn(warning)

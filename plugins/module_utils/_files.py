@@ -367,7 +367,8 @@ def _rename_into_place(tmp: str, path: str) -> None:
 
 
 def write_file(path: str, content: bytes, mode: int, uid: int, gid: int) -> None:
-    """Atomically replace ``path``: temp file in the same directory, fsync, chmod/chown, rename."""
+    """Atomically replace ``path``: temp file in the same directory, fsync, chmod/chown, rename, fsync
+    of the directory.  ``uid``/``gid`` -1 keep the owner the file was created with."""
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:

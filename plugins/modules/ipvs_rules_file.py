@@ -12,8 +12,8 @@ description:
   - Renders the live IPVS table in exactly the text that C(ipvsadm-save -n)
     prints (same lines, options and sort order) and writes it to O(path), so
     that C(ipvsadm-restore) (for example the Debian C(ipvsadm) service) loads it at boot.
-  - The file is written atomically (temporary file in the same directory, then
-    rename) with mode C(0600), and only when its content changes.
+  - The file is written atomically (temporary file in the same directory, fsync,
+    rename, fsync of the directory) with mode C(0600), and only when its content changes.
   - Like C(ipvsadm-save), the format cannot express real server thresholds;
     O(thresholds_path) writes them to a second file of C(ipvsadm -e) lines to
     feed to C(ipvsadm-restore) after the rules.
@@ -70,11 +70,11 @@ threshold_lines:
 """
 
 import os  # noqa: E402
-import tempfile  # noqa: E402
 from typing import Any, Dict, Tuple  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.lvs.cluster.plugins.module_utils._files import write_file  # noqa: E402
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import IpvsError, module_client, render_rules  # noqa: E402
 
 
@@ -87,20 +87,10 @@ def read_text(path: str) -> str:
 
 
 def write_atomic(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, 0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ipvsadm.rules.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Replace ``path`` by ``text`` (mode 0600): the one atomic writer of module_utils, which also
+    fsyncs the directory, so that the new file survives a crash right after the module returns."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), 0o755, exist_ok=True)
+    write_file(os.path.abspath(path), text.encode("utf-8"), 0o600, -1, -1)
 
 
 def plan_file(path: str, text: str) -> Tuple[bool, str]:

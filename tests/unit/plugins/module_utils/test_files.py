@@ -373,3 +373,41 @@ def test_binary_content_in_diff(tmp_path: Path) -> None:
     target.write_bytes(b"\xff\xfe\x00")
     p = plan([{"path": str(target), "content": "text\n"}])
     assert plan_diffs(p)[0]["before"] == "(binary or non-UTF-8 content)\n"
+
+
+# -- the one atomic writer: the directory is fsynced after the rename ---------------------------
+
+
+def test_write_file_fsyncs_the_directory_after_the_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ansible_collections.lvs.cluster.plugins.module_utils import _files
+
+    synced: List[Any] = []
+    target = tmp_path / "f"
+    monkeypatch.setattr(_files, "_fsync_dir", lambda d: synced.append((d, target.read_bytes())))
+    _files.write_file(str(target), b"new\n", 0o600, -1, -1)
+    assert synced == [(str(tmp_path), b"new\n")]  # called once the new file is in place
+
+
+def test_write_file_keeps_the_owner_with_minus_one(tmp_path: Path) -> None:
+    from ansible_collections.lvs.cluster.plugins.module_utils._files import write_file
+
+    target = tmp_path / "f"
+    write_file(str(target), b"x", 0o640, -1, -1)
+    st = target.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (os.geteuid(), os.getegid(), 0o640)
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_ipvs_rules_file_writes_through_the_atomic_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ansible.module_utils.basic")
+    from ansible_collections.lvs.cluster.plugins.module_utils import _files
+    from ansible_collections.lvs.cluster.plugins.modules import ipvs_rules_file
+
+    synced: List[str] = []
+    monkeypatch.setattr(_files, "_fsync_dir", synced.append)
+    path = tmp_path / "etc" / "ipvsadm.rules"
+    ipvs_rules_file.write_atomic(str(path), "-A -t 192.0.2.1:80 -s wlc\n")
+    assert path.read_text() == "-A -t 192.0.2.1:80 -s wlc\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert synced == [str(path.parent)]
+    assert [p.name for p in path.parent.iterdir()] == ["ipvsadm.rules"]

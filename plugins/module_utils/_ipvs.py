@@ -92,6 +92,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     table_from_spec,
     undo_ops,
 )
+from ansible_collections.lvs.cluster.plugins.module_utils._kmod import try_load
 from ansible_collections.lvs.cluster.plugins.module_utils._netlink import (
     NLA_TYPE_MASK,
     Attr,
@@ -703,14 +704,7 @@ NOT_AVAILABLE_HINT = (
 
 def modprobe_ip_vs(module: Any) -> str:
     """Try ``modprobe ip_vs`` through the module's ``run_command``; returns its error text ('' on success)."""
-    path = module.get_bin_path("modprobe", opt_dirs=["/usr/sbin", "/sbin"])
-    if path is None:
-        return "modprobe not found"
-    try:
-        rc, _out, err = module.run_command([path, "ip_vs"])
-    except OSError as exc:
-        return str(exc)
-    return "" if rc == 0 else (str(err).strip() or f"modprobe exited {rc}")
+    return try_load(module, ["ip_vs"])
 
 
 def module_client(module: Any) -> IpvsClient:

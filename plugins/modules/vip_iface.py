@@ -195,6 +195,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lvs.cluster.plugins.module_utils import _vip_persist as persist
 from ansible_collections.lvs.cluster.plugins.module_utils._fou import FouClient, FouError
+from ansible_collections.lvs.cluster.plugins.module_utils._kmod import KernelModuleError, try_load
+from ansible_collections.lvs.cluster.plugins.module_utils._kmod import load as load_modules
 from ansible_collections.lvs.cluster.plugins.module_utils._netlink import NetlinkFailure
 from ansible_collections.lvs.cluster.plugins.module_utils._rtnl import SCOPES, Link, Rtnl
 from ansible_collections.lvs.cluster.plugins.module_utils._sysctl import atomic_write, read_proc, read_text
@@ -261,17 +263,10 @@ def execute(module: AnsibleModule, rtnl: Rtnl, fou: FouClient, req: Request, pla
                 fou.delete(step.prefix, req.gue_family)
             continue
         if step.op == "modprobe":
-            modprobe = module.get_bin_path("modprobe", opt_dirs=["/sbin", "/usr/sbin"])
-            if modprobe is None:
-                raise VipError(f"modprobe not found: cannot load {step.module} to create {step.interface}")
-            rc, _out, err = module.run_command([modprobe, str(step.module)])
-            if rc != 0:
-                raise VipError(f"modprobe {step.module} failed: {err.strip()}")
+            load_modules(module, [str(step.module)], f"create {step.interface}")
             continue
         if step.op == "create":
-            modprobe = module.get_bin_path("modprobe", opt_dirs=["/sbin", "/usr/sbin"])
-            if modprobe is not None:
-                module.run_command([modprobe, "dummy"])
+            try_load(module, ["dummy"])  # built into some kernels: creating the link is the real test
             rtnl.create_link(step.interface, "dummy")
             continue
         link = rtnl.links_by_name().get(step.interface)
@@ -348,7 +343,7 @@ def main() -> None:
                     links_now = {link.index: link for link in rtnl.links()}
                     index = next((i for i, link in links_now.items() if link.name == req.interface), None)
                     plan.after = format_addresses([a for a in rtnl.addresses() if a.index == index])
-    except (VipError, FouError, NetlinkFailure, OSError) as exc:
+    except (VipError, FouError, KernelModuleError, NetlinkFailure, OSError) as exc:
         module.fail_json(msg=str(exc), **result)
     for warning in plan.warnings:
         module.warn(warning)

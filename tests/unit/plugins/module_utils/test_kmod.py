@@ -1,4 +1,4 @@
-"""Loading ip_vs: module_utils run no command themselves, the module's run_command does."""
+"""Loading kernel modules (`_kmod`, ip_vs in `_ipvs`): the module's run_command runs modprobe."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (
     modprobe_ip_vs,
     module_client,
 )
+from ansible_collections.lvs.cluster.plugins.module_utils._kmod import KernelModuleError, load, try_load
 from ansible_collections.lvs.cluster.plugins.module_utils._netlink import FamilyNotFound
 
 
@@ -36,7 +37,7 @@ class FakeModule:
 def test_modprobe_runs_through_the_module() -> None:
     module = FakeModule((0, "", ""))
     assert modprobe_ip_vs(module) == ""
-    assert module.commands == [["/usr/sbin/modprobe", "ip_vs"]]
+    assert module.commands == [["/usr/sbin/modprobe", "-a", "ip_vs"]]
 
 
 def test_modprobe_error_text() -> None:
@@ -64,8 +65,24 @@ def test_client_loads_ip_vs_once_when_allowed(monkeypatch: pytest.MonkeyPatch, a
         module_client(module)
     assert MissingFamily.opened == 2  # tried again after the (attempted) modprobe
     if allowed:
-        assert module.commands == [["/usr/sbin/modprobe", "ip_vs"]]
+        assert module.commands == [["/usr/sbin/modprobe", "-a", "ip_vs"]]
         assert "(Module ip_vs not found)" in str(info.value)
     else:
         assert module.commands == []
         assert "(modprobe not attempted)" in str(info.value)
+
+
+def test_load_names_the_modules_and_the_purpose() -> None:
+    module = FakeModule((0, "", ""))
+    load(module, ["ipip", "fou"], "create tunl0")
+    assert module.commands == [["/usr/sbin/modprobe", "-a", "ipip", "fou"]]
+    with pytest.raises(KernelModuleError, match=r"cannot load ipip to create tunl0: modprobe: FATAL"):
+        load(FakeModule((1, "", "modprobe: FATAL: Module ipip not found\n")), ["ipip"], "create tunl0")
+    with pytest.raises(KernelModuleError, match="modprobe not found"):
+        load(FakeModule((0, "", ""), binary=None), ["ipip"], "create tunl0")
+
+
+def test_nothing_to_load_runs_nothing() -> None:
+    module = FakeModule((1, "", "unused"))
+    assert try_load(module, []) == ""
+    assert module.commands == []

@@ -16,8 +16,21 @@ description:
     and persistently in one file the module owns, C(/etc/sysctl.d/90-lvs-cluster.conf) (atomic write, only when
     its content changes; keys set by earlier calls are kept, keys of this call take the new values).
   - "Real server (DR/TUN): O(arp_ignore=1) and O(arp_announce=2) on C(all) and the NICs so the host does not
-    answer ARP for the VIP it carries on C(lo) or C(tunl0). TUN: O(rp_filter=0) or V(2) on C(tunl0) and C(all)
-    (the kernel uses the maximum of both). Director: O(send_redirects=false) (DR), O(ip_forward=true) (NAT)."
+    answer ARP for the VIP it carries on C(lo) or C(tunl0). TUN: O(rp_filter=2) (loose) or V(0) on C(tunl0) and
+    C(all) (the kernel uses the maximum of both). Director: O(send_redirects=false) (DR), O(ip_forward=true) (NAT)."
+  - "Put back: the first time a key is set, its live value before (its original) is recorded in
+    C(/var/lib/lvs-cluster/sysctl-originals.json) (JSON, atomic write, mode 0644), with the O(owner) that wants
+    it. With O(purge=true), every key this O(owner) recorded earlier and this call does not set is put back:
+    the original goes back live (unless another owner still wants the key: then that owner's value stays), the
+    key leaves the sysctl.d file and the state file. A key set again later records its original afresh."
+  - "Keys of C(/etc/sysctl.d/90-lvs-cluster.conf) written by a version without the state file have no
+    recorded original: a call that sets such a key adopts it for its O(owner) with an unknown original, and a
+    call with O(purge=true) drops such a key from the file when no owner recorded it. Either way, when such a
+    key is put back its live value stays as it is until the next boot (the original is unknown)."
+  - "A per-interface key that did not exist when it was first set (a tunnel device this call created) is put
+    back to the value of C(net.ipv4.conf.default.<name>), the one the kernel gives a new device; a tunnel
+    module no key of the file needs any more leaves C(/etc/modules-load.d/lvs-cluster.conf) (it is not
+    unloaded)."
   - Interfaces named in O(interfaces) must exist, except the fallback tunnel devices C(tunl0), C(ip6tnl0),
     C(gre0), C(ip6gre0) and C(sit0) whose kernel module is loaded to create them. Such modules are also listed in
     C(/etc/modules-load.d/lvs-cluster.conf) so the device exists when C(systemd-sysctl) applies the file at boot;
@@ -65,11 +78,26 @@ options:
   persist:
     description:
       - Write the values to C(/etc/sysctl.d/90-lvs-cluster.conf) (and needed tunnel modules to
-        C(/etc/modules-load.d/lvs-cluster.conf)). With V(false), only the live values change.
+        C(/etc/modules-load.d/lvs-cluster.conf)). With V(false), only the live values change (and the state
+        file records their originals); O(purge) still removes put-back keys from the file.
     type: bool
     default: true
+  owner:
+    description:
+      - Who wants the values of this call, recorded in the state file with each key. Calls with different
+        owners on one host (the C(director) and C(realserver) roles) do not put back each other's keys.
+      - 1-64 letters, digits, C(_), C(.) or C(-).
+    type: str
+    default: lvs-cluster
+  purge:
+    description:
+      - Put back every key O(owner) set in an earlier call and this call does not set (see the description).
+      - With V(true), a call may set nothing at all, only put back.
+    type: bool
+    default: false
 notes:
-  - Needs root. Supports check mode and diff mode.
+  - Needs root. Supports check mode and diff mode (live values before and after, put-back keys included, and
+    each file that changes: the sysctl.d file, the modules-load.d file, the state file).
 seealso:
   - module: lvs.cluster.vip_iface
 """
@@ -96,6 +124,18 @@ EXAMPLES = r"""
 - name: NAT director - forwarding
   lvs.cluster.arp_sysctl:
     ip_forward: true
+
+- name: The same director switched to DR - ip_forward goes back to what it was before the NAT call
+  lvs.cluster.arp_sysctl:
+    send_redirects: false
+    interfaces: [eth1]
+    owner: director
+    purge: true
+
+- name: A host that no longer is a real server - put back everything the real server call set
+  lvs.cluster.arp_sysctl:
+    owner: realserver
+    purge: true
 """
 
 RETURN = r"""
@@ -105,12 +145,12 @@ sysctl_values:
   type: dict
   sample: {"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.eth1.arp_ignore": "1"}
 previous:
-  description: The live values before the call (null for a key that did not exist yet).
+  description: The live values before the call (null for a key that did not exist yet), of the keys set and put back.
   returned: always
   type: dict
   sample: {"net.ipv4.conf.all.arp_ignore": "0", "net.ipv4.conf.eth1.arp_ignore": "0"}
 changed_keys:
-  description: Keys whose live value changed (or would change in check mode).
+  description: Keys whose live value changed (or would change in check mode), put-back keys included.
   returned: always
   type: list
   elements: str
@@ -120,6 +160,20 @@ file:
   returned: always
   type: str
   sample: /etc/sysctl.d/90-lvs-cluster.conf
+restored_keys:
+  description:
+    - Keys put back by O(purge) (or that would be in check mode) - dropped from the state and the sysctl.d
+      file; their live value went back to the original where it is known (see RV(changed_keys)).
+    - A key another owner still wants is not listed (it stays, with that owner's value).
+  returned: always
+  type: list
+  elements: str
+  sample: ["net.ipv4.ip_forward"]
+state_file:
+  description: The file recording each key's original value and owners.
+  returned: always
+  type: str
+  sample: /var/lib/lvs-cluster/sysctl-originals.json
 loaded_modules:
   description: Kernel modules loaded to create tunnel interfaces named in O(interfaces).
   returned: always
@@ -134,16 +188,18 @@ from typing import Any, Dict, List
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lvs.cluster.plugins.module_utils._sysctl import (
+    DEFAULT_OWNER,
     MODULES_LOAD_FILE,
+    STATE_FILE,
     SYSCTL_FILE,
     SysctlError,
-    SysctlPlan,
-    atomic_write,
+    apply_plan,
+    check_owner,
     desired_settings,
+    plan_diffs,
     plan_sysctl,
     read_proc,
     read_text,
-    write_proc,
 )
 from ansible_collections.lvs.cluster.plugins.module_utils._vip import TUNNEL_MODULES
 
@@ -164,15 +220,6 @@ def missing_tunnels(interfaces: List[str]) -> Dict[str, str]:
     return out
 
 
-def live_diff(plan: SysctlPlan) -> Dict[str, str]:
-    keys = sorted(plan.desired)
-    before = "".join(
-        f"{k} = {plan.previous.get(k) if plan.previous.get(k) is not None else '(absent)'}\n" for k in keys
-    )
-    after = "".join(f"{k} = {plan.desired[k]}\n" for k in keys)
-    return {"before_header": "live /proc/sys", "after_header": "live /proc/sys", "before": before, "after": after}
-
-
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -184,12 +231,15 @@ def main() -> None:
             "interfaces": {"type": "list", "elements": "str", "default": []},
             "include_all": {"type": "bool", "default": True},
             "persist": {"type": "bool", "default": True},
+            "owner": {"type": "str", "default": DEFAULT_OWNER},
+            "purge": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
     p = module.params
     result: Dict[str, Any] = {"changed": False, "file": SYSCTL_FILE, "loaded_modules": []}
     try:
+        owner = check_owner(p["owner"])
         desired = desired_settings(
             p["interfaces"],
             p["include_all"],
@@ -198,6 +248,7 @@ def main() -> None:
             p["rp_filter"],
             p["send_redirects"],
             p["ip_forward"],
+            allow_empty=p["purge"],
         )
         tunnels = missing_tunnels([i for i in p["interfaces"] if i not in ("all", "default")])
         wanted_modules = sorted({TUNNEL_MODULES[i] for i in p["interfaces"] if i in TUNNEL_MODULES})
@@ -208,6 +259,10 @@ def main() -> None:
             p["persist"],
             wanted_modules,
             read_text(MODULES_LOAD_FILE),
+            owner=owner,
+            purge=p["purge"],
+            state_before=read_text(STATE_FILE),
+            tunnel_modules=TUNNEL_MODULES,
         )
         if not module.check_mode:
             for name, kmod in sorted(tunnels.items()):
@@ -218,12 +273,7 @@ def main() -> None:
                 if rc != 0:
                     raise SysctlError(f"modprobe {kmod} failed: {err.strip()}")
                 result["loaded_modules"].append(kmod)
-            for key, value in plan.live_changes.items():
-                write_proc(key, value)
-            if plan.file_changed:
-                atomic_write(SYSCTL_FILE, plan.file_after, 0o644)
-            if plan.modules_changed:
-                atomic_write(MODULES_LOAD_FILE, plan.modules_after, 0o644)
+            apply_plan(plan)
     except (SysctlError, OSError) as exc:
         module.fail_json(msg=str(exc), **result)
     result.update(
@@ -231,28 +281,11 @@ def main() -> None:
         sysctl_values=plan.desired,
         previous=plan.previous,
         changed_keys=sorted(plan.live_changes),
+        restored_keys=plan.restored,
+        state_file=STATE_FILE,
     )
     if module._diff:
-        diffs = [live_diff(plan)]
-        if plan.file_changed:
-            diffs.append(
-                {
-                    "before_header": SYSCTL_FILE,
-                    "after_header": SYSCTL_FILE,
-                    "before": plan.file_before,
-                    "after": plan.file_after,
-                }
-            )
-        if plan.modules_changed:
-            diffs.append(
-                {
-                    "before_header": MODULES_LOAD_FILE,
-                    "after_header": MODULES_LOAD_FILE,
-                    "before": plan.modules_before,
-                    "after": plan.modules_after,
-                }
-            )
-        result["diff"] = diffs
+        result["diff"] = plan_diffs(plan)
     module.exit_json(**result)
 
 

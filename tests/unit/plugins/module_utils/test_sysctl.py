@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.lvs.cluster.plugins.module_utils._sysctl import (
     HEADER,
+    KeyRecord,
     SysctlError,
     atomic_write,
     conf_key,
@@ -18,12 +19,16 @@ from ansible_collections.lvs.cluster.plugins.module_utils._sysctl import (
     key_interface,
     key_to_path,
     parse_conf,
+    parse_state,
     plan_sysctl,
     read_proc,
     render_conf,
     render_modules,
+    render_state,
     write_proc,
 )
+
+OWN = {"lvs-cluster": "1"}
 
 
 def test_desired_settings_all_and_interfaces() -> None:
@@ -106,7 +111,7 @@ def test_plan_four_steps() -> None:
     assert plan.changed and plan.file_changed and set(plan.live_changes) == set(desired)
     assert plan.previous == before
     # applied: nothing left to do
-    again = plan_sysctl(desired, live(dict(desired)), plan.file_after)
+    again = plan_sysctl(desired, live(dict(desired)), plan.file_after, state_before=plan.state_after)
     assert not again.changed
     assert again.previous == desired
 
@@ -120,19 +125,31 @@ def test_plan_keeps_keys_of_earlier_calls_and_modules() -> None:
     assert plan.live_changes["net.ipv4.conf.tunl0.rp_filter"] == "2"  # tunl0 does not exist yet
     assert plan.previous["net.ipv4.conf.tunl0.rp_filter"] is None
     assert plan.modules_after == render_modules(["ipip"])
-    again = plan_sysctl(desired, live(desired), plan.file_after, modules=["ipip"], modules_before=plan.modules_after)
+    again = plan_sysctl(
+        desired,
+        live(desired),
+        plan.file_after,
+        modules=["ipip"],
+        modules_before=plan.modules_after,
+        state_before=plan.state_after,
+    )
     assert not again.changed
 
 
 def test_plan_without_persist_touches_no_file() -> None:
     desired = desired_settings([], ip_forward=True)
     plan = plan_sysctl(desired, live({"net.ipv4.ip_forward": "1"}), "", persist=False, modules=["ipip"])
-    assert not plan.changed and not plan.file_changed and not plan.modules_changed
+    assert not plan.live_changes and not plan.file_changed and not plan.modules_changed
+    # only the state learns the key's original and owner
+    assert plan.changed and parse_state(plan.state_after)["net.ipv4.ip_forward"] == KeyRecord("1", True, OWN)
 
 
 def test_value_whitespace_is_normalised() -> None:
     desired = {"net.ipv4.ip_forward": "1"}
-    assert not plan_sysctl(desired, live({"net.ipv4.ip_forward": " 1"}), render_conf(desired)).changed
+    state = render_state({"net.ipv4.ip_forward": KeyRecord("0", True, OWN)})
+    assert not plan_sysctl(
+        desired, live({"net.ipv4.ip_forward": " 1"}), render_conf(desired), state_before=state
+    ).changed
 
 
 def test_atomic_write_and_proc_helpers(tmp_path: Path) -> None:

@@ -96,8 +96,8 @@ options:
     type: bool
     default: false
 notes:
-  - Needs root. Supports check mode and diff mode (live values before and after, put-back keys included, and
-    each file that changes: the sysctl.d file, the modules-load.d file, the state file).
+  - "Needs root. Supports check mode and diff mode (live values before and after, put-back keys included, and
+    each file that changes: the sysctl.d file, the modules-load.d file, the state file)."
 seealso:
   - module: lvs.cluster.vip_iface
 """

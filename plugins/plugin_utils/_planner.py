@@ -943,6 +943,7 @@ def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
         "ipvs_services": table,
         "modules": ["ip_vs"] + ["ip_vs_" + s for s in schedulers] + (TUN_MODULES[tun_type] if mode == "tun" else []),
         "sysctls": dict(sorted(sysctls.items())),
+        # arp_sysctl runs in every mode (owner director, purge): None is put back (ip_forward after NAT)
         "arp_sysctl": {
             "ip_forward": True if mode == "nat" else None,
             "send_redirects": False if mode in ("nat", "dr") else None,
@@ -1019,12 +1020,16 @@ def realserver_plan(options: Mapping[str, Any]) -> Dict[str, Any]:
         errors.append("realserver_web_port %r must be 1..65535" % (port,))
     if errors:
         raise PlanError(errors)
-    arp: Dict[str, Any] = {}
-    if mode == "dr":
-        arp = {"arp_ignore": 1, "arp_announce": 2, "interfaces": [iface]}
-    elif mode == "tun":
-        # decapsulated packets arrive on the tunnel device with the client as source: rp_filter off
-        arp = {"arp_ignore": 1, "arp_announce": 2, "rp_filter": 0, "interfaces": [iface, TUN_DEVICES[tun_type]]}
+    # arp_sysctl runs in every mode (owner realserver, purge): what a mode does not want (None) is put back.
+    # TUN: decapsulated packets arrive on the tunnel device with the client as source. Loose mode (2)
+    # only drops a source that no route at all leads to, and the client is routable through the
+    # default route; the kernel takes max(all, device), so 2 on both is what counts.
+    arp: Dict[str, Any] = {
+        "arp_ignore": 1 if mode in ("dr", "tun") else None,
+        "arp_announce": 2 if mode in ("dr", "tun") else None,
+        "rp_filter": 2 if mode == "tun" else None,
+        "interfaces": [iface, TUN_DEVICES[tun_type]] if mode == "tun" else [iface],
+    }
     web = _bool(options.get("realserver_web_server", True))
     identity = options.get("realserver_identity")  # absent when the cluster validator checks
     if web and identity is not None and ("\n" in str(identity) or not str(identity)):

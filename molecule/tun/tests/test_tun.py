@@ -52,7 +52,7 @@ def test_real_server(host) -> None:  # type: ignore[no-untyped-def]
     assert "port 6080 gue" in host.check_output("ip fou show")
     # the requests really arrived through the tunnel
     assert int(host.file("/sys/class/net/tunl0/statistics/rx_packets").content_string) > 0
-    assert host.file("/proc/sys/net/ipv4/conf/tunl0/rp_filter").content_string.strip() == "0"
+    assert host.file("/proc/sys/net/ipv4/conf/tunl0/rp_filter").content_string.strip() == "2"  # loose
     assert host.file("/proc/sys/net/ipv4/conf/all/arp_ignore").content_string.strip() == "1"
     lc.check_nfs_mounted(host)
     lc.check_client_logged(host, CLIENT)

@@ -135,7 +135,7 @@ def test_dr_standalone_every_host() -> None:
     assert d["purge"] is False and d["persist"] is True and d["ha"] is False and d["keepalived"] == {}
     r = plan(c, "rs1")
     assert r["mode"] == "dr" and r["vips"] == ["192.0.2.100"] and r["vip_interface"] == "lo"
-    assert r["arp_sysctl"] == {"arp_ignore": 1, "arp_announce": 2, "interfaces": ["eth1"]}
+    assert r["arp_sysctl"] == {"arp_ignore": 1, "arp_announce": 2, "rp_filter": None, "interfaces": ["eth1"]}
     assert r["nat_routes"] == [] and r["gue_port"] is None
     assert r["nfs"] and r["nfs_what"] == "192.0.2.20:/srv/lvs/web" and r["nfs_path"] == "/var/www/lvs"
     assert r["mount_options"] == "ro,nfsvers=4.2,_netdev,nosuid,nodev"
@@ -171,7 +171,9 @@ def test_nat_every_host() -> None:
     r = plan(c, "rs2")
     assert r["mode"] == "nat" and r["nat_gateway"] == "192.0.2.1" and r["web_port"] == 8080
     assert r["nat_routes"] == [{"destination": "0.0.0.0/0", "ip": "default"}]
-    assert r["arp_sysctl"] == {} and r["vip_interface"] == ""
+    # NAT: nothing wanted, so what DR or TUN set before is put back
+    assert r["arp_sysctl"] == {"arp_ignore": None, "arp_announce": None, "rp_filter": None, "interfaces": ["eth1"]}
+    assert r["vip_interface"] == ""
 
 
 @pytest.mark.parametrize(
@@ -190,9 +192,11 @@ def test_tun_every_host(tun_type: str, port: int, device: str, module: str) -> N
         rs("203.0.113.12", "tunnel", 1, port=80, **extra),
     ]
     assert d["modules"] == ["ip_vs", "ip_vs_wrr", module]
+    # the TUN director wants no sysctl: the role's call only puts back what NAT or DR set
+    assert d["arp_sysctl"] == {"ip_forward": None, "send_redirects": None, "interfaces": ["eth1"]}
     r = plan(c, "rs2")
     assert r["vip_interface"] == device and r["gue_port"] == (port or None)
-    assert r["arp_sysctl"] == {"arp_ignore": 1, "arp_announce": 2, "rp_filter": 0, "interfaces": ["eth1", device]}
+    assert r["arp_sysctl"] == {"arp_ignore": 1, "arp_announce": 2, "rp_filter": 2, "interfaces": ["eth1", device]}
     assert plan(c, "nfs")["exports"] == ["/srv/lvs/web 192.0.2.0/24(ro,sync,root_squash,no_subtree_check)"]
     # NFS exports need the network of their clients
     c["web_tun"]["vars"]["lvs_network"] = ""

@@ -27,7 +27,8 @@ MF = "lvs.cluster.managed_files"
 MAC_RE = re.compile(r"([0-9a-f]{2}(?::[0-9a-f]{2}){5})", re.I)
 
 RESET_SYSCTL = (
-    "rm -f /etc/sysctl.d/90-lvs-cluster.conf /etc/modules-load.d/lvs-cluster.conf; "
+    "rm -f /etc/sysctl.d/90-lvs-cluster.conf /etc/modules-load.d/lvs-cluster.conf "
+    "/var/lib/lvs-cluster/sysctl-originals.json; "
     "for i in all eth1; do echo 0 > /proc/sys/net/ipv4/conf/$i/arp_ignore; "
     "echo 0 > /proc/sys/net/ipv4/conf/$i/arp_announce; done"
 )

@@ -187,6 +187,8 @@ from typing import Any, Dict, List
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.lvs.cluster.plugins.module_utils._kmod import KernelModuleError
+from ansible_collections.lvs.cluster.plugins.module_utils._kmod import load as load_modules
 from ansible_collections.lvs.cluster.plugins.module_utils._sysctl import (
     DEFAULT_OWNER,
     MODULES_LOAD_FILE,
@@ -266,15 +268,10 @@ def main() -> None:
         )
         if not module.check_mode:
             for name, kmod in sorted(tunnels.items()):
-                modprobe = module.get_bin_path("modprobe", opt_dirs=["/sbin", "/usr/sbin"])
-                if modprobe is None:
-                    raise SysctlError(f"modprobe not found: cannot load {kmod} to create {name}")
-                rc, _out, err = module.run_command([modprobe, kmod])
-                if rc != 0:
-                    raise SysctlError(f"modprobe {kmod} failed: {err.strip()}")
+                load_modules(module, [kmod], f"create {name}")
                 result["loaded_modules"].append(kmod)
             apply_plan(plan)
-    except (SysctlError, OSError) as exc:
+    except (SysctlError, KernelModuleError, OSError) as exc:
         module.fail_json(msg=str(exc), **result)
     result.update(
         changed=plan.changed or bool(tunnels),

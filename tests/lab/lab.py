@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import functools
 import gzip
 import hashlib
 import json
@@ -591,6 +592,9 @@ class Lab:
     def console(self, host: Host) -> Path:
         return self.dir / (host.name + ".console")
 
+    def qmp_path(self, host: Host) -> Path:
+        return self.dir / (host.name + ".qmp")
+
     def save(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         data = {
@@ -816,6 +820,8 @@ def qemu_cmd(lab: Lab, host: Host, img: Image) -> List[str]:
             "virtio-net-pci,netdev=n%d,mac=%s,addr=0x%x" % (nic, lab.mac(host, nic), 0x10 + nic),
         ]
     cmd += [
+        "-qmp",
+        "unix:%s,server=on,wait=off" % lab.qmp_path(host),
         "-serial",
         "file:%s" % lab.console(host),
         "-daemonize",
@@ -843,14 +849,21 @@ def repo_forward(host: Host, img: Image) -> str:
     )
 
 
-def launch(lab: Lab, host: Host) -> None:
+def launch(lab: Lab, host: Host, snap: Optional[Path] = None) -> None:
+    """Start a guest's qemu: a cold boot, or with ``snap`` its booted state restored (see Snapshots)."""
     img = Image(Path(host.image or lab.image), host.kver or lab.kver)
     overlay = lab.dir / (host.name + ".qcow2")
-    if not overlay.exists():
-        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(img.disk), str(overlay)])
     host.ssh_port = free_port()
     lab.save()
-    run(qemu_cmd(lab, host, img))
+    cmd = qemu_cmd(lab, host, img)
+    if snap is not None:
+        overlay.unlink(missing_ok=True)
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(snap / "disk.qcow2"), str(overlay)])
+        cmd += ["-incoming", "exec:" + snapshot_reader(snap / "state")]
+        os.utime(snap)  # recently used: kept by prune_snapshots
+    elif not overlay.exists():
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(img.disk), str(overlay)])
+    run(cmd)
     for nic, net in enumerate(host.nets, start=1):
         tap = lab.tap(host, nic)
         run(["ip", "link", "set", tap, "netns", lab.netns])
@@ -937,15 +950,185 @@ def boot_timeout() -> float:
     return float(os.environ.get("LVS_LAB_BOOT_TIMEOUT", "300"))
 
 
-def start_hosts(lab: Lab, hosts: List[Host]) -> None:
-    """Boot hosts in parallel; wait for SSH; retry a failed boot once."""
+# ---------------------------------------------------------------------------
+# Snapshots: a booted guest restored instead of booted (lab only)
+# ---------------------------------------------------------------------------
+# A cold boot costs a TCG guest about a minute of CPU; ``up`` is about the roles, not about
+# booting. So the first ``up`` of a guest saves its booted state once SSH answers and systemd's
+# start-up jobs are done (QMP ``migrate`` to a file while the guest is paused, and a copy of its
+# disk overlay), and later ``up``s of the same guest restore it (``-incoming``) on a fresh
+# overlay backed by that copy, then set the guest's clock. The key is the guest's whole qemu
+# command line (image, kernel, command line, memory, NICs and MACs) and the qemu version, so a
+# changed guest is booted cold and saved again. Power-on (``start``) and reboots stay real
+# boots. ``LVS_LAB_SNAPSHOTS=0`` turns it off; snapshots unused for a week are deleted.
+SNAPSHOT_VERSION = "1"
+SNAPSHOT_MAX_AGE = 7 * 86400
+
+
+def snapshots_enabled() -> bool:
+    return os.environ.get("LVS_LAB_SNAPSHOTS", "1") != "0"
+
+
+@functools.cache
+def qemu_version() -> str:
+    return run(["qemu-system-x86_64", "--version"]).stdout.splitlines()[0]
+
+
+def snapshot_path(lab: Lab, host: Host) -> Path:
+    img = Image(Path(host.image or lab.image), host.kver or lab.kver)
+    disk = img.disk.stat()
+    probe = Host(**{**vars(host), "ssh_port": 0})
+    key = [SNAPSHOT_VERSION, qemu_version(), disk.st_size, disk.st_mtime_ns, qemu_cmd(lab, probe, img)]
+    text = json.dumps(key).replace(str(lab.dir), "@LAB").replace(str(HERE), "@HERE")
+    return cache_root() / "snapshots" / ("%s-%s" % (host.name, hashlib.sha256(text.encode()).hexdigest()[:20]))
+
+
+def snapshot_writer(path: Path) -> str:
+    """Shell command of qemu's ``exec:`` migration: the stream from stdin into ``path``."""
+    if shutil.which("zstd"):
+        return "zstd -q -1 -c > %s" % shlex.quote(str(path))
+    return "cat > %s" % shlex.quote(str(path))
+
+
+def snapshot_reader(path: Path) -> str:
+    if shutil.which("zstd"):
+        return "zstd -q -d -c %s" % shlex.quote(str(path))
+    return "cat %s" % shlex.quote(str(path))
+
+
+class Qmp:
+    """A QMP session on a guest's monitor socket: ``call(command, **arguments)`` returns its result."""
+
+    def __init__(self, path: Path, timeout: float = 120) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(str(path))
+        self.file = self.sock.makefile("rw", encoding="utf-8")
+        self.file.readline()  # the greeting
+        self.call("qmp_capabilities")
+
+    def call(self, execute: str, **arguments: Any) -> Any:
+        message: Dict[str, Any] = {"execute": execute}
+        if arguments:
+            message["arguments"] = arguments
+        self.file.write(json.dumps(message) + "\n")
+        self.file.flush()
+        while True:  # events may come first
+            line = self.file.readline()
+            if not line:
+                raise LabError("QMP %s: the monitor closed the connection" % execute)
+            reply = json.loads(line)
+            if "return" in reply:
+                return reply["return"]
+            if "error" in reply:
+                raise LabError("QMP %s: %s" % (execute, reply["error"].get("desc", reply["error"])))
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+def save_snapshot(lab: Lab, host: Host, snap: Path) -> None:
+    """Save a booted guest (paused meanwhile); a failure only costs the next ``up`` a cold boot."""
+    started = time.monotonic()
+    tmp = snap.with_name("%s.tmp-%d" % (snap.name, os.getpid()))
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        qmp = Qmp(lab.qmp_path(host))
+        try:
+            qmp.call("stop")
+            try:
+                qmp.call("migrate", uri="exec:" + snapshot_writer(tmp / "state"))
+                deadline = time.monotonic() + 300
+                while True:
+                    status = qmp.call("query-migrate").get("status")
+                    if status == "completed":
+                        break
+                    if status in ("failed", "cancelled") or time.monotonic() > deadline:
+                        raise LabError("migration %s" % status)
+                    time.sleep(0.2)
+                # the guest is paused and its disk flushed: the overlay is the state's disk
+                shutil.copyfile(lab.dir / (host.name + ".qcow2"), tmp / "disk.qcow2")
+            finally:
+                qmp.call("cont")
+        finally:
+            qmp.close()
+        (tmp / "host").write_text(json.dumps(vars(host), indent=2))
+        tmp.rename(snap)
+    except (LabError, OSError, ValueError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        log("%s: no snapshot saved (%s); the next up boots it cold" % (host.name, exc))
+        return
+    size = sum(p.stat().st_size for p in snap.iterdir()) / 2**20
+    log("%s: booted state saved in %.1f s (%.0f MiB, %s)" % (host.name, time.monotonic() - started, size, snap.name))
+
+
+def prune_snapshots() -> None:
+    root = cache_root() / "snapshots"
+    if not root.is_dir():
+        return
+    now = time.time()
+    for path in root.iterdir():
+        age = now - path.stat().st_mtime
+        if age > SNAPSHOT_MAX_AGE or (".tmp-" in path.name and age > 3600):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def resume_restored(lab: Lab, host: Host, timeout: float = 120) -> None:
+    """The state was saved paused, so the restored guest waits paused: run it once loaded."""
+    deadline = time.monotonic() + timeout
+    qmp = Qmp(lab.qmp_path(host), timeout=timeout)
+    try:
+        while True:
+            status = qmp.call("query-status").get("status")
+            if status == "running":
+                return
+            if status != "inmigrate":
+                qmp.call("cont")
+                return
+            if time.monotonic() > deadline:
+                raise LabError("%s: the snapshot did not load within %.0f s" % (host.name, timeout))
+            time.sleep(0.1)
+    finally:
+        qmp.close()
+
+
+def set_clock(lab: Lab, host: Host) -> None:
+    """A restored (or paused) guest's clock is behind: set it to the host's."""
+    ssh(lab, host, "date -u -s @%.3f >/dev/null" % time.time(), timeout=60)
+
+
+def start_hosts(lab: Lab, hosts: List[Host], restore: bool = False) -> None:
+    """Boot hosts in parallel (with ``restore``: from their snapshots where saved, saving the
+    others'); wait for SSH; retry a failed boot once, cold."""
+    snaps: Dict[str, Path] = {}
+    restored: List[str] = []
+    if restore and snapshots_enabled():
+        prune_snapshots()
+        snaps = {host.name: snapshot_path(lab, host) for host in hosts}
     for host in hosts:
-        launch(lab, host)
+        snap = snaps.get(host.name)
+        if snap is not None and (snap / "state").exists():
+            restored.append(host.name)
+            launch(lab, host, snap)
+        else:
+            launch(lab, host)
     failed: List[Host] = []
     for host in hosts:
+        if host.name not in restored:
+            continue
+        try:
+            resume_restored(lab, host)
+        except (LabError, OSError, ValueError) as exc:
+            log("%s: %s; booting it cold" % (host.name, exc))
+            failed.append(host)
+    for host in hosts:
+        if host in failed:
+            continue
         try:
             wait_ssh(lab, host, boot_timeout())
-            log("%s up (ssh port %d)" % (host.name, host.ssh_port))
+            log("%s %s (ssh port %d)" % (host.name, "restored" if host.name in restored else "up", host.ssh_port))
         except LabError as exc:
             log("%s: %s; console:\n%s\nretrying once" % (host.name, exc, console_tail(lab, host)))
             failed.append(host)
@@ -954,6 +1137,10 @@ def start_hosts(lab: Lab, hosts: List[Host]) -> None:
         console = lab.console(host)
         if console.exists():  # the relaunch truncates it; keep the hung boot's log for a post-mortem
             shutil.copyfile(console, console.with_name(console.name + ".failed-boot"))
+        if host.name in restored:  # a bad snapshot: boot cold from the image, save again next time
+            restored.remove(host.name)
+            shutil.rmtree(snaps.pop(host.name), ignore_errors=True)
+            (lab.dir / (host.name + ".qcow2")).unlink(missing_ok=True)
         launch(lab, host)
     for host in failed:
         try:
@@ -961,6 +1148,13 @@ def start_hosts(lab: Lab, hosts: List[Host]) -> None:
         except LabError as exc:
             raise LabError("%s\n--- console of %s ---\n%s" % (exc, host.name, console_tail(lab, host))) from None
         log("%s up after retry (ssh port %d)" % (host.name, host.ssh_port))
+    for host in hosts:
+        snap = snaps.get(host.name)
+        if snap is None:
+            continue
+        if host.name not in restored and host not in failed:
+            save_snapshot(lab, host, snap)
+        set_clock(lab, host)
 
 
 def write_inventory(lab: Lab) -> Path:
@@ -1045,7 +1239,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     started = time.monotonic()
     try:
         ensure_netns(lab)
-        start_hosts(lab, list(lab.hosts.values()))
+        start_hosts(lab, list(lab.hosts.values()), restore=True)
     except BaseException:
         log("bring-up failed; tearing lab %s down" % name)
         do_down(name)

@@ -124,11 +124,23 @@ class FailingFamily:
 
 
 @pytest.mark.parametrize("exc", FAILURES, ids=lambda e: type(e).__name__)
-def test_ipvs_family_that_cannot_be_opened(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
-    monkeypatch.setattr(_ipvs, "GenlSocket", FailingFamily)
+@pytest.mark.parametrize(
+    "owner, client, error, family",
+    [(_ipvs, IpvsClient, IpvsNotAvailable, "IPVS"), (_fou, FouClient, FouError, "fou")],
+    ids=["ipvs", "fou"],
+)
+def test_family_that_cannot_be_opened(
+    monkeypatch: pytest.MonkeyPatch, exc: BaseException, owner: Any, client: Any, error: Any, family: str
+) -> None:
+    monkeypatch.setattr(owner, "GenlSocket", FailingFamily)
     FailingFamily.errors = [exc]
-    with pytest.raises(IpvsNotAvailable, match="cannot open the IPVS generic netlink family"):
-        IpvsClient()
+    with pytest.raises(error, match=f"cannot open the {family} generic netlink family"):
+        client()
+
+
+@pytest.mark.parametrize("exc", FAILURES, ids=lambda e: type(e).__name__)
+def test_ipvs_family_that_cannot_be_opened_after_modprobe(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
+    monkeypatch.setattr(_ipvs, "GenlSocket", FailingFamily)
     # the second attempt, after modprobe, fails otherwise than with a missing family
     FailingFamily.errors = [FamilyNotFound("IPVS"), exc]
     with pytest.raises(IpvsNotAvailable, match="cannot open the IPVS generic netlink family"):
@@ -172,14 +184,6 @@ def test_fou_family_still_missing_when_adding(monkeypatch: pytest.MonkeyPatch) -
     FailingFamily.errors = [FamilyNotFound("fou")]
     with pytest.raises(FouError, match="'fou' is not registered"):
         client.add_gue(6080, 4)
-
-
-@pytest.mark.parametrize("exc", FAILURES, ids=lambda e: type(e).__name__)
-def test_fou_family_that_cannot_be_opened(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
-    monkeypatch.setattr(_fou, "GenlSocket", FailingFamily)
-    FailingFamily.errors = [exc]
-    with pytest.raises(FouError, match="cannot open the fou generic netlink family"):
-        FouClient()
 
 
 # -- rtnetlink ------------------------------------------------------------------------------------

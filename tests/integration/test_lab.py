@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from labtools import LabHandle
 
 
@@ -19,3 +21,11 @@ def test_module_runner_reports_results(lab: LabHandle) -> None:
     res = lab.module("rs2", "ansible.builtin.command", {"cmd": "hostname"})
     assert res["stdout"] == "rs2"
     assert not res.get("failed")
+
+
+def test_guest_clocks_follow_the_host(lab: LabHandle) -> None:
+    """Guests restored from a snapshot resume at the time it was saved: ``up`` sets their clocks."""
+    for host in ("director", "rs1", "rs2"):
+        before = time.time()
+        guest = float(lab.ssh(host, "date +%s.%N").stdout.strip())
+        assert before - 30 <= guest <= time.time() + 30, (host, guest, before)

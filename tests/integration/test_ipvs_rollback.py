@@ -82,10 +82,8 @@ CASES: List[Dict[str, Any]] = [
 def test_kernel_refusal_rolls_back_to_the_identical_table(lab: LabHandle) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = {"run.py": REPO / "tests" / "integration" / "ipvs_rollback_guest.py"}
-        for name in ("_netlink.py", "_ipvs.py", "_ipvs_model.py"):
-            files[f"ansible_collections/lvs/cluster/plugins/module_utils/{name}"] = (
-                REPO / "plugins" / "module_utils" / name
-            )
+        for path in (REPO / "plugins" / "module_utils").glob("_*.py"):  # what _ipvs imports, and the rest
+            files[f"ansible_collections/lvs/cluster/plugins/module_utils/{path.name}"] = path
         for i, case in enumerate(CASES):
             local = Path(tmp) / f"case{i}.json"
             local.write_text(json.dumps(case))

@@ -99,6 +99,18 @@ def holds_vip(host: str) -> bool:
         return False
 
 
+def vrrp_state(host: str) -> str:
+    """The last VRRP state the running keepalived of host logged (MASTER, BACKUP, FAULT or "")."""
+    out = ssh(
+        host,
+        "journalctl -o cat _SYSTEMD_INVOCATION_ID=$(systemctl show -p InvocationID --value keepalived)"
+        " | grep -o 'Entering [A-Z]* STATE' | tail -1 || true",
+        timeout=30,
+    )
+    words = out.split()
+    return words[1] if len(words) == 3 else ""
+
+
 def wait_for(pred, timeout: float, step: float = 1.0) -> float:
     """Poll pred() until true; return the seconds it took (fail after timeout)."""
     start = time.time()

@@ -23,6 +23,7 @@ Everything runs as root.  See tests/lab/README.md.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import fcntl
 import functools
@@ -1123,15 +1124,19 @@ def start_hosts(lab: Lab, hosts: List[Host], restore: bool = False) -> None:
         except (LabError, OSError, ValueError) as exc:
             log("%s: %s; booting it cold" % (host.name, exc))
             failed.append(host)
-    for host in hosts:
-        if host in failed:
-            continue
-        try:
-            wait_ssh(lab, host, boot_timeout())
+    # every guest at once: each wait is mostly SSH handshakes that the guest's own CPU emulates
+    waiting = [host for host in hosts if host not in failed]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(waiting))) as pool:
+        waits = {host.name: pool.submit(wait_ssh, lab, host, boot_timeout()) for host in waiting}
+    for host in waiting:
+        error = waits[host.name].exception()
+        if error is None:
             log("%s %s (ssh port %d)" % (host.name, "restored" if host.name in restored else "up", host.ssh_port))
-        except LabError as exc:
-            log("%s: %s; console:\n%s\nretrying once" % (host.name, exc, console_tail(lab, host)))
+        elif isinstance(error, LabError):
+            log("%s: %s; console:\n%s\nretrying once" % (host.name, error, console_tail(lab, host)))
             failed.append(host)
+        else:
+            raise error
     for host in failed:
         kill_host(lab, host)
         console = lab.console(host)
@@ -1150,11 +1155,11 @@ def start_hosts(lab: Lab, hosts: List[Host], restore: bool = False) -> None:
         log("%s up after retry (ssh port %d)" % (host.name, host.ssh_port))
     for host in hosts:
         snap = snaps.get(host.name)
-        if snap is None:
-            continue
-        if host.name not in restored and host not in failed:
+        if snap is not None and host.name not in restored and host not in failed:
             save_snapshot(lab, host, snap)
-        set_clock(lab, host)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+        for done in [pool.submit(set_clock, lab, host) for host in hosts if host.name in snaps]:
+            done.result()
 
 
 def write_inventory(lab: Lab) -> Path:

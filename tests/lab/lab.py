@@ -1100,7 +1100,8 @@ def resume_restored(lab: Lab, host: Host, timeout: float = 120) -> None:
 # has its interpreter and libraries translated anew; measured with QEMU's "info jit" in an idle
 # trixie guest: 29,000 translation blocks (15 MB of generated code) for each `python3 -c pass`
 # with ASLR, the translation cache filled and flushed several times during one converge; without
-# it one SSH session and five Python starts translated 41,000 blocks instead of 190,000. Set at
+# it one SSH session and five Python starts translated 52,000 blocks the first time and 182 the
+# second, instead of 190,000 every time (docs/lab-cost.md). Set at
 # run time (the saved snapshots stay valid) and in a sysctl.d file, so a guest's reboot keeps it.
 LAB_SYSCTL = "/etc/sysctl.d/00-lvs-lab.conf"
 

@@ -13,7 +13,11 @@ Design (one for every network stack -- networkd, ifupdown, NetworkManager):
   that only exist now, e.g. ``tunl0``);
 * ``lvs-cluster-vips.service`` -- a oneshot unit running the script after
   ``network-online.target`` (so the network manager does not flush a VIP
-  added to a NIC it configures), enabled in ``multi-user.target``.
+  added to a NIC it configures), enabled in ``multi-user.target``. That target
+  also comes when its wait times out (a slow boot); then systemd-networkd may
+  still be about to configure (and flush) a link, so the script waits, bounded,
+  until networkd has configured every link it adds to (``ADMIN_STATE`` in
+  ``/run/systemd/netif/links``).
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ import time
 
 STATE = "{STATE_FILE}"
 SYSCTL = "{SYSCTL_FILE}"
+NETIF_LINKS = "/run/systemd/netif/links"
+SETTLED = ("configured", "unmanaged", "failed", "linger")
+WAIT_SECONDS = 90
 
 
 def run(*args):
@@ -58,6 +65,39 @@ def has_gue_port(family, port):
 
 def exists(name):
     return os.path.isdir("/sys/class/net/" + name)
+
+
+def networkd_active():
+    return subprocess.run(["systemctl", "is-active", "--quiet", "systemd-networkd.service"]).returncode == 0
+
+
+def admin_state(name):
+    """systemd-networkd's ADMIN_STATE of a link ("" while it has not written one)."""
+    try:
+        with open("/sys/class/net/%s/ifindex" % name) as handle:
+            path = os.path.join(NETIF_LINKS, handle.read().strip())
+        with open(path) as handle:
+            for line in handle:
+                if line.startswith("ADMIN_STATE="):
+                    return line.strip().split("=", 1)[1]
+    except OSError:
+        pass
+    return ""
+
+
+def wait_networkd(name, deadline):
+    """systemd-networkd flushes the addresses of a link it manages when it configures it. When
+    network-online.target came by its wait's timeout (a slow boot), the link may still be pending:
+    wait (bounded) until networkd has configured it or left it alone."""
+    while True:
+        state = admin_state(name)
+        if state in SETTLED:
+            return
+        if time.monotonic() >= deadline:
+            sys.stderr.write("lvs-vips: systemd-networkd has not configured %s (%s); adding its VIPs anyway\\n"
+                             % (name, state or "no state"))
+            return
+        time.sleep(0.5)
 
 
 def apply_sysctl(path):
@@ -92,6 +132,9 @@ def main():
         return 1
     failed = 0
     done = set()
+    networkd = networkd_active()
+    waited = set()
+    deadline = time.monotonic() + WAIT_SECONDS
     for entry in entries:
         name = entry["interface"]
         if name not in done:
@@ -101,8 +144,8 @@ def main():
             if entry.get("kind") == "dummy" and not exists(name):
                 run("modprobe", "dummy")
                 run("ip", "link", "add", name, "type", "dummy")
-            deadline = time.monotonic() + 30
-            while not exists(name) and time.monotonic() < deadline:
+            appears = time.monotonic() + 30
+            while not exists(name) and time.monotonic() < appears:
                 time.sleep(0.5)
             if entry.get("up") and exists(name):
                 failed |= run("ip", "link", "set", "dev", name, "up")
@@ -115,6 +158,9 @@ def main():
             sys.stderr.write("lvs-vips: interface %s does not exist\\n" % name)
             failed = 1
             continue
+        if networkd and name not in waited:
+            waited.add(name)
+            wait_networkd(name, deadline)
         cmd = ["ip", "addr", "replace", "%s/%d" % (entry["address"], entry["prefix"]), "dev", name]
         if ":" not in entry["address"]:
             cmd += ["scope", entry.get("scope", "global")]
@@ -137,7 +183,7 @@ UNIT = """# Managed by Ansible (lvs.cluster.vip_iface)
 [Unit]
 Description=lvs.cluster virtual IPs (VIPs on lo, dummy and tunnel interfaces)
 Documentation=file://%(state)s
-After=network-online.target systemd-modules-load.service systemd-sysctl.service
+After=network-online.target systemd-networkd.service systemd-modules-load.service systemd-sysctl.service
 Wants=network-online.target
 ConditionPathExists=%(state)s
 

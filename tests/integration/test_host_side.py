@@ -32,6 +32,9 @@ RESET_SYSCTL = (
     "for i in all eth1; do echo 0 > /proc/sys/net/ipv4/conf/$i/arp_ignore; "
     "echo 0 > /proc/sys/net/ipv4/conf/$i/arp_announce; done"
 )
+# lab-only, for one reboot: udev holds eth1's "add" event 30 s, longer than network-online's wait (20 s)
+SLOW_ETH1_FILE = "/etc/udev/rules.d/99-lvs-lab-slow-eth1.rules"
+SLOW_ETH1_RULE = 'ACTION=="add", SUBSYSTEM=="net", KERNEL=="eth1", RUN+="/bin/sleep 30"'
 
 
 def run_playbook(lab: LabHandle, name: str) -> None:
@@ -89,6 +92,9 @@ def test_four_steps_and_reboot_persistence(lab: LabHandle) -> None:
     tun: Dict[str, Any] = {"vips": ["192.0.2.101"], "interface": "tunl0", "role": "realserver", "gue_port": 6080}
     gre: Dict[str, Any] = {"vips": ["192.0.2.102"], "interface": "gre0", "role": "realserver"}
     dummy: Dict[str, Any] = {"vips": ["203.0.113.10"], "interface": "lvs0", "kind": "dummy"}
+    # a director's VIP on a NIC that systemd-networkd configures late (udev holds eth1 for longer than
+    # network-online's wait): networkd flushes what it finds on the link, so the boot unit waits for it
+    nic: Dict[str, Any] = {"vips": ["192.0.2.103"], "interface": "eth1", "role": "director"}
     arp: Dict[str, Any] = {"arp_ignore": 1, "arp_announce": 2, "rp_filter": 2, "interfaces": ["eth1", "tunl0"]}
     keys = [
         "net.ipv4.conf.all.arp_ignore",
@@ -100,14 +106,15 @@ def test_four_steps_and_reboot_persistence(lab: LabHandle) -> None:
         "net.ipv4.conf.tunl0.arp_ignore",
     ]
     try:
-        for args in (lo, tun, gre):  # clean start, whatever an earlier test left
+        for args in (lo, tun, gre, nic):  # clean start, whatever an earlier test left
             lab.module(host, VIP, dict(args, state="absent"))
         lab.ssh(host, RESET_SYSCTL + "; ip link del lvs0 2>/dev/null; modprobe -r ipip ip_gre fou 2>/dev/null; true")
         results = lab.four_steps(host, ARP, arp)
         assert results[0]["previous"]["net.ipv4.conf.tunl0.rp_filter"] is None  # tunl0 did not exist
-        for args in (lo, tun, gre, dummy):
+        for args in (lo, tun, gre, dummy, nic):
             results = lab.four_steps(host, VIP, args)
             assert results[0]["after"] == results[1]["after"]
+        lab.ssh(host, "echo '%s' > %s" % (SLOW_ETH1_RULE, SLOW_ETH1_FILE))
         before_addrs = lab.ssh(host, "ip -o addr show").stdout
         assert "192.0.2.100/32 scope global lo:0" in before_addrs
         boot_id = lab.ssh(host, "cat /proc/sys/kernel/random/boot_id").stdout
@@ -123,8 +130,11 @@ def test_four_steps_and_reboot_persistence(lab: LabHandle) -> None:
             "tunl0    inet 192.0.2.101/32",
             "gre0    inet 192.0.2.102/32",
             "lvs0    inet 203.0.113.10/32",
+            "eth1    inet 192.0.2.103/32",
         ):
             assert expected in addrs, addrs
+        journal = lab.ssh(host, "journalctl -b -o cat -u systemd-networkd-wait-online -u systemd-networkd").stdout
+        assert "Timeout occurred" in journal and "eth1: Configuring" in journal, journal  # the race happened
         assert "UP" in lab.ssh(host, "ip -o link show tunl0").stdout
         assert "UP" in lab.ssh(host, "ip -o link show gre0").stdout
         assert "port 6080 gue" in lab.ssh(host, "ip fou show").stdout
@@ -139,7 +149,7 @@ def test_four_steps_and_reboot_persistence(lab: LabHandle) -> None:
             "net.ipv4.conf.tunl0.arp_ignore": "1",
         }, values
         # after the reboot the modules find everything in place
-        for module, args in ((VIP, lo), (VIP, tun), (VIP, gre), (VIP, dummy), (ARP, arp)):
+        for module, args in ((VIP, lo), (VIP, tun), (VIP, gre), (VIP, dummy), (VIP, nic), (ARP, arp)):
             res = lab.module(host, module, args)
             assert not res.get("failed") and not res["changed"], (module, res)
         # absent removes the GUE port and the dummy link the module created
@@ -149,9 +159,9 @@ def test_four_steps_and_reboot_persistence(lab: LabHandle) -> None:
         assert "port 6080" not in lab.ssh(host, "ip fou show").stdout
         assert lab.ssh(host, "ip link show lvs0", check=False).returncode != 0
     finally:
-        for args in (lo, tun, gre, dummy):
+        for args in (lo, tun, gre, dummy, nic):
             lab.module(host, VIP, dict(args, state="absent"))
-        lab.ssh(host, RESET_SYSCTL + "; ip link del lvs0 2>/dev/null; true", check=False)
+        lab.ssh(host, RESET_SYSCTL + "; ip link del lvs0 2>/dev/null; rm -f " + SLOW_ETH1_FILE, check=False)
 
 
 # ---------------------------------------------------------------------------

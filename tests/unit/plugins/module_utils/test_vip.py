@@ -337,7 +337,13 @@ def test_boot_script_applies_entries(tmp_path: Any) -> None:
             created.add(args[3])
         return 0
 
-    ns.update(STATE=str(state), SYSCTL=str(tmp_path / "missing.conf"), run=run, exists=lambda n: n in created)
+    ns.update(
+        STATE=str(state),
+        SYSCTL=str(tmp_path / "missing.conf"),
+        run=run,
+        exists=lambda n: n in created,
+        networkd_active=lambda: False,
+    )
     assert ns["main"]() == 0
     assert calls == [
         ("modprobe", "dummy"),
@@ -349,3 +355,56 @@ def test_boot_script_applies_entries(tmp_path: Any) -> None:
         ("ip", "addr", "replace", "192.0.2.100/32", "dev", "tunl0", "scope", "global"),
         ("ip", "addr", "replace", "2001:db8::100/128", "dev", "tunl0", "nodad"),
     ]
+
+
+def boot_script(tmp_path: Any, interface: str, states: List[str]) -> Dict[str, Any]:
+    """The boot script with one VIP on ``interface`` and networkd reporting ``states`` in turn."""
+    state = tmp_path / "vips.json"
+    state.write_text(persist.update_state("", interface, [entry("198.51.100.100", interface)], []))
+    ns: Dict[str, Any] = {"__name__": "lvs_vips"}
+    exec(compile(persist.BOOT_SCRIPT, "lvs-vips", "exec"), ns)
+    seen: List[str] = []
+    clock = [0.0]
+
+    def admin_state(name: str) -> str:
+        seen.append(name)
+        return states.pop(0) if len(states) > 1 else states[0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    ns.update(
+        STATE=str(state),
+        SYSCTL=str(tmp_path / "missing.conf"),
+        run=lambda *args: ns["calls"].append(args) or 0,
+        calls=[],
+        exists=lambda n: True,
+        networkd_active=lambda: True,
+        admin_state=admin_state,
+        seen=seen,
+    )
+    ns["time"] = type("T", (), {"monotonic": staticmethod(lambda: clock[0]), "sleep": staticmethod(sleep)})
+    return ns
+
+
+def test_boot_script_waits_for_networkd_to_configure_the_nic(tmp_path: Any) -> None:
+    """A VIP added before networkd configures its NIC would be flushed by networkd: the script waits."""
+    ns = boot_script(tmp_path, "eth2", ["pending", "configuring", "configuring", "configured"])
+    assert ns["main"]() == 0
+    assert ns["seen"] == ["eth2"] * 4
+    assert ns["calls"][-1] == ("ip", "addr", "replace", "198.51.100.100/32", "dev", "eth2", "scope", "global")
+
+
+@pytest.mark.parametrize("settled", ["configured", "unmanaged", "failed", "linger"])
+def test_boot_script_does_not_wait_for_a_settled_link(tmp_path: Any, settled: str) -> None:
+    ns = boot_script(tmp_path, "lo", [settled])
+    assert ns["main"]() == 0
+    assert ns["seen"] == ["lo"]
+
+
+def test_boot_script_waits_for_networkd_boundedly(tmp_path: Any, capsys: Any) -> None:
+    ns = boot_script(tmp_path, "eth2", ["configuring"])
+    assert ns["main"]() == 0
+    assert len(ns["seen"]) == ns["WAIT_SECONDS"] * 2 + 1  # every half second until the deadline
+    assert ns["calls"][-1][:3] == ("ip", "addr", "replace")
+    assert "systemd-networkd has not configured eth2 (configuring)" in capsys.readouterr().err

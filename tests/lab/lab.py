@@ -680,7 +680,11 @@ def accel_args() -> List[str]:
     accel = os.environ.get("LVS_LAB_ACCEL", "tcg")
     if accel == "kvm":
         return ["-accel", "kvm", "-cpu", os.environ.get("LVS_LAB_CPU", "host")]
-    return ["-accel", "tcg,thread=single,tb-size=256", "-cpu", os.environ.get("LVS_LAB_CPU", "qemu64")]
+    # Translation cache per guest, MiB: with address-space randomization off (LAB_SYSCTL) every process
+    # reuses the code translated for the ones before it, as long as the cache is not flushed; 256 filled
+    # and flushed several times per converge (docs/lab-cost.md, fifth session: role runs 19 % shorter).
+    tb_size = os.environ.get("LVS_LAB_TB_SIZE", "1024")
+    return ["-accel", "tcg,thread=single,tb-size=" + tb_size, "-cpu", os.environ.get("LVS_LAB_CPU", "qemu64")]
 
 
 def ensure_netns(lab: Lab) -> None:

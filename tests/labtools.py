@@ -6,6 +6,7 @@ import io
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -75,8 +76,13 @@ class LabHandle:
         self._lab("up", str(topology), *(["--reuse"] if reuse else []))
 
     def down(self) -> None:
-        self.close_connections()
+        self.release()
         self._lab("down", check=False)
+
+    def release(self) -> None:
+        """Stop the SSH control masters and remove their directory (the handle is done)."""
+        self.close_connections()
+        shutil.rmtree(self.control_dir, ignore_errors=True)
 
     def reboot(self, host: str) -> None:
         self.close_connections()

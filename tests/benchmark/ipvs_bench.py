@@ -173,6 +173,7 @@ def main() -> None:
     results["kernel"] = lab.ssh("director", "uname -r").stdout.strip()
     results["load_after"] = os.getloadavg()[0]
     (work / "results.json").write_text(json.dumps(results, indent=2))
+    lab.release()  # the lab stays up for the next run; its SSH masters do not
     print(json.dumps(results, indent=2))
     write_report(Path(args.out), args, results)
 

@@ -117,7 +117,9 @@ def main() -> None:
             print(row, flush=True)
             rows.append(row)
     finally:
-        if not opts.keep:
+        if opts.keep:
+            lab.release()
+        else:
             lab.down()
         shutil.rmtree(tmp, ignore_errors=True)
     table = "\n".join(

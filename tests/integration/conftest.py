@@ -29,6 +29,6 @@ def lab() -> Iterator[LabHandle]:
         yield handle
     finally:
         if keep:
-            handle.close_connections()
+            handle.release()
         else:
             handle.down()

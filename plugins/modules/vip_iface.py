@@ -24,8 +24,8 @@ description:
     python3 script C(/usr/local/libexec/lvs-cluster/lvs-vips) run at boot by the oneshot unit
     C(lvs-cluster-vips.service) (enabled in C(multi-user.target), ordered after C(network-online.target) so a
     network manager does not flush a VIP on a NIC it configures; when that target came by its wait's timeout,
-    the script waits, at most 90 s, until systemd-networkd has configured the link). The script loads tunnel modules, creates dummy
-    links, brings virtual links up, adds the addresses with C(ip addr replace) and re-applies
+    the script waits, at most 90 s, until systemd-networkd has configured the link). The script loads tunnel
+    modules, creates dummy links, brings virtual links up, adds the addresses with C(ip addr replace) and re-applies
     C(/etc/sysctl.d/90-lvs-cluster.conf) (written by M(lvs.cluster.arp_sysctl)) for interfaces that only exist
     at that point, such as C(tunl0). Files are written atomically and only when their content changes."
   - Pair it with M(lvs.cluster.arp_sysctl) on real servers (C(arp_ignore=1), C(arp_announce=2)).

@@ -83,9 +83,9 @@ def lvs_realserver_plan(options: Mapping[str, Any]) -> Dict[str, Any]:
     return _plan(realserver_plan, "lvs.cluster.realserver", options)
 
 
-def lvs_nfs_plan(options: Mapping[str, Any]) -> Dict[str, Any]:
-    """Exports of the nfs role from its nfs_* options."""
-    return _plan(nfs_plan, "lvs.cluster.nfs", options)
+def lvs_nfs_plan(options: Mapping[str, Any], host: str = "") -> Dict[str, Any]:
+    """Exports and seed pages of the nfs role from its nfs_* options (``host`` names the server on the pages)."""
+    return _plan(nfs_plan, "lvs.cluster.nfs", options, host)
 
 
 def lvs_systemd_mount_unit(path: str) -> str:

@@ -26,7 +26,7 @@ STATES = ("file", "directory", "link", "absent")
 DEFAULT_MODES = {"file": 0o644, "directory": 0o755}
 PARENT_MODE = 0o755
 MODE_RE = re.compile(r"^0?[0-7]{3,4}$")
-KNOWN_KEYS = {"path", "state", "content", "src", "mode", "owner", "group"}
+KNOWN_KEYS = {"path", "state", "content", "src", "mode", "owner", "group", "force"}
 
 
 class FilesError(Exception):
@@ -53,6 +53,7 @@ class FileSpec:
     mode: Optional[int] = None
     uid: int = 0
     gid: int = 0
+    force: bool = True  # False: a file that exists is left as it is (content, mode, owner: a seed)
 
 
 @dataclass
@@ -162,6 +163,13 @@ def validate_files(
         content = entry.get("content")
         src = entry.get("src")
         mode_value = entry.get("mode")
+        force = entry.get("force")
+        if force is None:
+            force = True
+        if not isinstance(force, bool):
+            raise FilesError(f"{where}: force must be a boolean")
+        if not force and state != "file":
+            raise FilesError(f"{where}: force false is only used with state file (state is {state})")
         if content is not None and state != "file":
             raise FilesError(f"{where}: content is only used with state file (state is {state})")
         if src is not None and state != "link":
@@ -192,6 +200,7 @@ def validate_files(
                 mode=mode,
                 uid=uid,
                 gid=gid,
+                force=force,
             )
         )
     _check_nesting(specs)
@@ -266,7 +275,7 @@ def _plan_one(spec: FileSpec) -> Action:
     action.before_uid, action.before_gid = st.st_uid, st.st_gid
     if kind == "link":
         action.before_src = os.readlink(spec.norm)
-    elif kind == "file" and spec.state in ("file", "absent"):
+    elif kind == "file" and (spec.state == "absent" or (spec.state == "file" and spec.force)):
         with open(spec.norm, "rb") as handle:
             action.before_content = handle.read()
 
@@ -284,6 +293,8 @@ def _plan_one(spec: FileSpec) -> Action:
             raise FilesError(f"{spec.path}: state file, but it exists as a directory")
         if kind == "other":
             raise FilesError(f"{spec.path}: state file, but it exists and is not a regular file")
+        if not spec.force and kind == "file":
+            return action  # a seed that exists is left as it is (not even read)
         if kind == "link":
             action.reasons.append("replace link")
             return action

@@ -76,6 +76,13 @@ options:
           - Group of the file, directory or link (a group name, or a numeric gid). Ignored with V(absent).
         type: str
         default: root
+      force:
+        description:
+          - With V(false), a regular file that already exists at O(files[].path) is left as it is; its content,
+            mode and owner are not compared and it is not read. For a seed that its users may edit, like
+            O(ansible.builtin.copy#module:force=false). Only with O(files[].state=file).
+        type: bool
+        default: true
 notes:
   - Needs root to set ownership. Supports check mode (reports what would change, writes nothing) and diff mode
     (one diff per changed entry, with the content of files and a short state summary of directories and links).
@@ -168,6 +175,7 @@ def main() -> None:
                     "mode": {"type": "raw"},
                     "owner": {"type": "str", "default": "root"},
                     "group": {"type": "str", "default": "root"},
+                    "force": {"type": "bool", "default": True},
                 },
             },
         },

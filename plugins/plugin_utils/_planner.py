@@ -23,6 +23,7 @@ IPVS service checks come from ``_ipvs_model`` only.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -1070,9 +1071,18 @@ def realserver_plan(options: Mapping[str, Any]) -> Dict[str, Any]:
 # --- NFS ----------------------------------------------------------------------------------------
 
 
-def nfs_plan(options: Mapping[str, Any]) -> Dict[str, Any]:
-    """The NFS role's exports lines, exported paths and their directories (``managed_files``
-    entries) from its options (``nfs_*``)."""
+INDEX_PAGE = (
+    "<!DOCTYPE html>\n"
+    "<html><head><title>lvs.cluster</title></head>\n"
+    "<body><p>%s</p><p>export %s%s</p></body></html>\n"
+)
+
+
+def nfs_plan(options: Mapping[str, Any], host: str = "") -> Dict[str, Any]:
+    """The NFS role's exports lines, exported paths, their directories and, with
+    ``nfs_seed_content``, each export's seed index page (``managed_files`` entries; a seed is
+    written only when missing: ``force: false``) from its options (``nfs_*``); ``host`` names the
+    server on the seed pages."""
     errors: List[str] = []
     exports = options.get("nfs_exports") or []
     clients = options.get("nfs_clients") or []
@@ -1125,7 +1135,19 @@ def nfs_plan(options: Mapping[str, Any]) -> Dict[str, Any]:
         raise PlanError(errors)
     # the exported directories as entries of the role's managed_files task, before its config files
     directories = [{"path": path, "state": "directory", "mode": "0755"} for path in paths]
-    return {"exports": lines, "paths": paths, "directories": directories}
+    seeds: List[Dict[str, Any]] = []
+    if _bool(options.get("nfs_seed_content", True)):
+        marker = str(options.get("nfs_index_marker", ""))
+        seeds = [
+            {
+                "path": posixpath.join(path, "index.html"),
+                "content": INDEX_PAGE % (marker, path, " on " + host if host else ""),
+                "mode": "0644",
+                "force": False,
+            }
+            for path in paths
+        ]
+    return {"exports": lines, "paths": paths, "directories": directories, "seed_files": seeds}
 
 
 # --- drain and undrain --------------------------------------------------------------------------

@@ -96,6 +96,8 @@ def mode_of(path: Path) -> int:
         ([{"path": "/f", "content": "", "group": "no-such-group-here"}], "unknown group 'no-such-group-here'"),
         ([{"path": "/f", "state": "fifo"}], "state 'fifo' is not one of"),
         ([{"path": "/f", "content": "", "colour": "red"}], "unknown key"),
+        ([{"path": "/f", "content": "", "force": "no"}], "force must be a boolean"),
+        ([{"path": "/d", "state": "directory", "force": False}], "force false is only used with state file"),
         (
             [{"path": "/a", "content": ""}, {"path": "/a/b", "content": ""}],
             r"/a/b: inside /a, which is given with state file",
@@ -167,6 +169,30 @@ def test_default_file_mode_and_unicode(tmp_path: Path) -> None:
     converge([{"path": str(target), "content": "grüße\n"}])
     assert target.read_bytes() == "grüße\n".encode()
     assert mode_of(target) == 0o644
+
+
+@needs_root
+def test_force_false_creates_a_seed_once_and_then_leaves_it(tmp_path: Path) -> None:
+    """force false (a seed): created when missing, then neither content, mode nor owner is compared."""
+    target = tmp_path / "www" / "index.html"
+    files = [{"path": str(target), "content": "seed\n", "mode": "0644", "force": False}]
+    assert converge(files) == [str(target)]
+    assert target.read_text() == "seed\n"
+    target.write_text("edited by its users\n")
+    os.chmod(target, 0o600)
+    os.chown(target, NOBODY, NOBODY)
+    p = plan(files)
+    assert p.changed_paths == [] and plan_diffs(p) == []
+    assert converge(files) == []
+    assert target.read_text() == "edited by its users\n" and mode_of(target) == 0o600
+    # a symlink or a directory there is still refused or replaced as with force true
+    target.unlink()
+    target.symlink_to(tmp_path / "elsewhere")
+    assert plan(files).changed_paths == [str(target)]
+    target.unlink()
+    target.mkdir()
+    with pytest.raises(FilesError, match="exists as a directory"):
+        plan(files)
 
 
 @needs_root

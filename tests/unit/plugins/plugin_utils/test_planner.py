@@ -45,7 +45,11 @@ REALSERVER_DEFAULTS: Dict[str, Any] = {
     "realserver_web_package": "",
     "realserver_identity": "rs",
 }
-NFS_DEFAULTS: Dict[str, Any] = {"nfs_export_options": ["sync", "root_squash", "no_subtree_check"]}
+NFS_DEFAULTS: Dict[str, Any] = {
+    "nfs_export_options": ["sync", "root_squash", "no_subtree_check"],
+    "nfs_seed_content": True,
+    "nfs_index_marker": "lvs-cluster-nfs-content",
+}
 
 
 def inventory(clusters: Dict[str, Dict[str, Any]]) -> Any:
@@ -94,7 +98,7 @@ def plan(clusters: Dict[str, Dict[str, Any]], host: str) -> Dict[str, Any]:
         return director_plan(dict(DIRECTOR_DEFAULTS, **options), host)
     if "realserver_mode" in options:
         return realserver_plan(dict(REALSERVER_DEFAULTS, **options))
-    return nfs_plan(dict(NFS_DEFAULTS, **options))
+    return nfs_plan(dict(NFS_DEFAULTS, **options), host)
 
 
 def rs(address: str, forward: str, weight: int = 1, **kw: Any) -> Dict[str, Any]:
@@ -143,7 +147,20 @@ def test_dr_standalone_every_host() -> None:
         "exports": ["/srv/lvs/web 192.0.2.0/24(ro,sync,root_squash,no_subtree_check)"],
         "paths": ["/srv/lvs/web"],
         "directories": [{"path": "/srv/lvs/web", "state": "directory", "mode": "0755"}],
+        "seed_files": [
+            {
+                "path": "/srv/lvs/web/index.html",
+                "content": "<!DOCTYPE html>\n<html><head><title>lvs.cluster</title></head>\n"
+                "<body><p>lvs-cluster-nfs-content</p><p>export /srv/lvs/web on nfs</p></body></html>\n",
+                "mode": "0644",
+                "force": False,
+            }
+        ],
     }
+    unseeded = nfs_plan(
+        {"nfs_exports": [{"path": "/srv/a"}], "nfs_clients": ["192.0.2.0/24"], "nfs_seed_content": "no"}
+    )
+    assert unseeded["seed_files"] == []
 
 
 def test_nat_every_host() -> None:

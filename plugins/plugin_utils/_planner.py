@@ -1072,9 +1072,7 @@ def realserver_plan(options: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 INDEX_PAGE = (
-    "<!DOCTYPE html>\n"
-    "<html><head><title>lvs.cluster</title></head>\n"
-    "<body><p>%s</p><p>export %s%s</p></body></html>\n"
+    "<!DOCTYPE html>\n<html><head><title>lvs.cluster</title></head>\n<body><p>%s</p><p>export %s%s</p></body></html>\n"
 )
 
 

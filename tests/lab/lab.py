@@ -1309,6 +1309,9 @@ def cmd_down(args: argparse.Namespace) -> None:
         do_down(name)
 
 
+REBOOT_ASK_AGAIN = 150.0  # seconds a guest may stay on its old boot before the reboot is asked again
+
+
 def cmd_reboot(args: argparse.Namespace) -> None:
     lab = Lab.load(args.lab)
     host = lab.host(args.host)
@@ -1316,9 +1319,24 @@ def cmd_reboot(args: argparse.Namespace) -> None:
     if not before:
         raise LabError("%s is not reachable" % host.name)
     started = time.monotonic()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        ssh(lab, host, "systemctl reboot", timeout=20, check=False)
-    after = wait_ssh(lab, host, boot_timeout(), not_boot=before)
+    deadline = started + boot_timeout()
+    ask = True
+    while True:
+        # on a loaded machine the SSH session can time out before the guest runs the command: a
+        # guest still on its old boot after REBOOT_ASK_AGAIN seconds is asked again
+        if ask:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                ssh(lab, host, "systemctl reboot", timeout=60, check=False)
+        try:
+            after = wait_ssh(lab, host, max(1.0, min(REBOOT_ASK_AGAIN, deadline - time.monotonic())), not_boot=before)
+            break
+        except LabError as exc:
+            pid = read_pid(lab.pidfile(host))
+            if time.monotonic() >= deadline or not (pid and pid_alive(pid)):
+                raise LabError("%s\n--- console of %s ---\n%s" % (exc, host.name, console_tail(lab, host))) from None
+            ask = boot_id(lab, host) == before
+            if ask:
+                log("%s: still on its old boot after %.0f s; asking again" % (host.name, time.monotonic() - started))
     log("%s rebooted in %.0f s (boot id %s)" % (host.name, time.monotonic() - started, after[:8]))
 
 

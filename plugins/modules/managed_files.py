@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: managed_files
-short_description: Many files, directories and symlinks in one task
+short_description: Many files, directories and symlinks, and the systemd units that read them, in one task
 version_added: 0.2.0
 description:
   - Puts a list of regular files (with their content), directories and symbolic links in place, or removes them,
@@ -23,6 +23,12 @@ description:
     chmod/chown'ed. Missing parent directories are created with mode 0755, owned by root:root.
   - Entries are applied in the order given. If a write fails halfway, the error names the paths already changed
     and RV(changed_paths) lists them.
+  - With O(units), the systemd units that read the files follow in the same call, after the files are in place
+    (one C(systemctl daemon-reload) first when a changed path is a unit file or drop-in, one C(systemctl show)
+    for the state of every unit) - instead of a C(ansible.builtin.systemd_service) task per unit and handlers.
+    A unit is enabled and started when it is not; a unit that was already running is restarted or reloaded
+    when a path of its O(units[].restart_on) or O(units[].reload_on) changed. A unit started here reads the
+    new files, so it is not reloaded as well (start or reload, never both in one run).
   - >-
     Templates are rendered on the controller, e.g.
     C(content: "{{ lookup('ansible.builtin.template', 'unit.service.j2') }}").
@@ -83,7 +89,47 @@ options:
             O(ansible.builtin.copy#module:force=false). Only with O(files[].state=file).
         type: bool
         default: true
+  units:
+    description:
+      - Systemd units to bring in line after the files, in the order given. A unit may appear only once.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+          - The unit's full name with its type (V(nginx.service), V(srv-www.mount)).
+        type: str
+        required: true
+      enabled:
+        description:
+          - V(true) enables the unit (a masked unit is unmasked first), V(false) disables it, V(null) leaves its
+            enablement alone. A static, indirect or generated unit counts as enabled.
+        type: bool
+        default: true
+      started:
+        description:
+          - V(true) starts the unit when it is not running. V(false) does not start it (a running unit is still
+            reloaded or restarted by O(units[].reload_on) and O(units[].restart_on)).
+        type: bool
+        default: true
+      reload_on:
+        description:
+          - Paths of O(files) whose change reloads the unit when it was already running.
+            A path that is not one of O(files) is an error.
+        type: list
+        elements: str
+        default: []
+      restart_on:
+        description:
+          - Paths of O(files) whose change restarts the unit when it was already running (wins over a reload).
+            A path that is not one of O(files) is an error.
+        type: list
+        elements: str
+        default: []
 notes:
+  - A unit that systemd does not know is an error, except in check mode, where the package that brings it may not
+    be installed yet (it is reported as to be enabled and started).
   - Needs root to set ownership. Supports check mode (reports what would change, writes nothing) and diff mode
     (one diff per changed entry, with the content of files and a short state summary of directories and links).
   - Only the entries listed are touched; nothing else in their directories is removed.
@@ -115,16 +161,22 @@ EXAMPLES = r"""
         state: absent
   register: unit_files
 
-- name: Reload systemd only when a unit file changed
-  ansible.builtin.systemd_service:
-    daemon_reload: true
-  when: unit_files.changed_paths | select('search', '^/etc/systemd/') | list | length > 0
-
-- name: Restart nginx when its drop-in changed
-  ansible.builtin.systemd_service:
-    name: nginx
-    state: restarted
-  when: "'/etc/systemd/system/nginx.service.d/lvs-cluster.conf' in unit_files.changed_paths"
+- name: A site and the web server that serves it - files, enable, start or reload in one task
+  lvs.cluster.managed_files:
+    files:
+      - path: /etc/nginx/sites-available/example
+        content: "{{ lookup('ansible.builtin.template', 'site.conf.j2') }}"
+      - path: /etc/nginx/sites-enabled/example
+        state: link
+        src: /etc/nginx/sites-available/example
+      - path: /etc/systemd/system/nginx.service.d/lvs-cluster.conf
+        content: |
+          [Unit]
+          After=remote-fs.target
+    units:
+      - name: nginx.service
+        reload_on: [/etc/nginx/sites-available/example, /etc/nginx/sites-enabled/example]
+        restart_on: [/etc/systemd/system/nginx.service.d/lvs-cluster.conf]
 """
 
 RETURN = r"""
@@ -136,8 +188,27 @@ changed_paths:
   type: list
   elements: str
   sample: ["/etc/systemd/system/example.service", "/etc/systemd/system/multi-user.target.wants/example.service"]
+units:
+  description:
+    - Every unit of O(units) with its state before the call and the C(systemctl) operations run (or, in check mode,
+      to run) on it, in order; an empty list of operations means nothing to do.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "nginx.service", "operations": ["reload"], "before": {"enabled": "enabled", "active": "active"}}]
+units_done:
+  description: On a failed C(systemctl) operation, the operations done before it.
+  returned: when a unit operation failed
+  type: list
+  elements: dict
+  sample: [{"name": "nginx.service", "operation": "enable"}]
+daemon_reloaded:
+  description: Whether C(systemctl daemon-reload) ran (or would run, in check mode) because a unit file changed.
+  returned: always
+  type: bool
+  sample: true
 diff:
-  description: In diff mode, one entry per changed path with its before and after state.
+  description: In diff mode, one entry per changed path with its before and after state, and one per unit operated.
   returned: when diff mode is on
   type: list
   elements: dict
@@ -146,7 +217,7 @@ diff:
             "after": "ip_vs\nip_vs_rr\n"}]
 """
 
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -157,6 +228,14 @@ from ansible_collections.lvs.cluster.plugins.module_utils._files import (
     plan_diffs,
     plan_files,
     validate_files,
+)
+from ansible_collections.lvs.cluster.plugins.module_utils._units import (
+    UnitsApplyError,
+    UnitsError,
+    run_units,
+    unit_diffs,
+    units_result,
+    validate_units,
 )
 
 
@@ -178,25 +257,50 @@ def main() -> None:
                     "force": {"type": "bool", "default": True},
                 },
             },
+            "units": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "enabled": {"type": "bool", "default": True},
+                    "started": {"type": "bool", "default": True},
+                    "reload_on": {"type": "list", "elements": "str", "default": []},
+                    "restart_on": {"type": "list", "elements": "str", "default": []},
+                },
+            },
         },
         supports_check_mode=True,
     )
-    result: Dict[str, Any] = {"changed": False, "changed_paths": []}
+    result: Dict[str, Any] = {"changed": False, "changed_paths": [], "units": [], "daemon_reloaded": False}
+
+    def runner(cmd: List[str]) -> Tuple[int, str, str]:
+        rc, out, err = module.run_command(cmd, environ_update={"SYSTEMD_PAGER": "", "LC_ALL": "C"})
+        return rc, out, err
+
     try:
         specs = validate_files(module.params["files"])
+        units = validate_units(module.params["units"], [spec.path for spec in specs])
         plan = plan_files(specs)
-        if module._diff:
-            result["diff"] = plan_diffs(plan)
+        diffs = plan_diffs(plan) if module._diff else []
         if module.check_mode:
             result["changed_paths"] = plan.changed_paths
         else:
             result["changed_paths"] = apply_plan(plan)
+        reloaded, unit_plans = run_units(runner, units, result["changed_paths"], module.check_mode)
+        result.update(daemon_reloaded=reloaded, units=units_result(unit_plans))
+        if module._diff:
+            result["diff"] = diffs + unit_diffs(unit_plans)
     except FilesApplyError as exc:
         result.update(changed=bool(exc.changed_paths), changed_paths=exc.changed_paths)
         module.fail_json(msg=str(exc), **result)
-    except FilesError as exc:
+    except UnitsApplyError as exc:
+        result.update(changed=True, units_done=exc.done)
         module.fail_json(msg=str(exc), **result)
-    result["changed"] = bool(result["changed_paths"])
+    except (FilesError, UnitsError) as exc:
+        result["changed"] = bool(result["changed_paths"])
+        module.fail_json(msg=str(exc), **result)
+    result["changed"] = bool(result["changed_paths"]) or any(u["operations"] for u in result["units"])
     module.exit_json(**result)
 
 

@@ -79,6 +79,64 @@ def test_managed_files_four_steps(lab: LabHandle) -> None:
         lab.ssh(host, f"rm -rf {root}", check=False)
 
 
+MF_UNIT = "lvs-mf-test.service"
+MF_UNIT_TEXT = """[Unit]
+Description=managed_files units test
+[Service]
+ExecStart=/bin/sleep infinity
+ExecReload=/bin/sh -c 'echo reload >> /run/lvs-mf-test.log'
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def test_managed_files_units(lab: LabHandle) -> None:
+    """Units after their files: enable + start (no reload), then reload on the config, restart on the
+    unit file (daemon-reload first), start wins over reload, a unit systemd does not know fails."""
+    host, conf, unit_path = "rs1", "/etc/lvs-mf-test.conf", "/etc/systemd/system/" + MF_UNIT
+    files: List[Dict[str, Any]] = [{"path": unit_path, "content": MF_UNIT_TEXT}, {"path": conf, "content": "a\n"}]
+    units = [{"name": MF_UNIT, "reload_on": [conf], "restart_on": [unit_path]}]
+
+    def pid() -> str:
+        return lab.ssh(host, f"systemctl show -p MainPID --value {MF_UNIT}").stdout.strip()
+
+    def reloads() -> int:
+        return int(lab.ssh(host, "cat /run/lvs-mf-test.log 2>/dev/null | wc -l").stdout)
+
+    cleanup = (
+        f"systemctl disable --now {MF_UNIT}; rm -f {unit_path} {conf} /run/lvs-mf-test.log; systemctl daemon-reload"
+    )
+    lab.ssh(host, cleanup, check=False)
+    try:
+        results = lab.four_steps(host, MF, {"files": files, "units": units})
+        assert results[0]["units"][0]["operations"] == ["enable", "start"], results[0]
+        assert results[0]["daemon_reloaded"] and results[1]["daemon_reloaded"]
+        assert results[1]["units"][0]["operations"] == ["enable", "start"], results[1]
+        assert results[2]["units"][0]["operations"] == [] and not results[2]["daemon_reloaded"]
+        assert lab.ssh(host, f"systemctl is-enabled {MF_UNIT}; systemctl is-active {MF_UNIT}").stdout.split() == [
+            "enabled",
+            "active",
+        ]
+        assert reloads() == 0  # started with the new config: not reloaded as well
+        first = pid()
+        files[1]["content"] = "b\n"
+        res = lab.module(host, MF, {"files": files, "units": units}, diff=True)
+        assert res["changed"] and res["units"][0]["operations"] == ["reload"], res
+        assert not res["daemon_reloaded"] and reloads() == 1 and pid() == first
+        files[0]["content"] = MF_UNIT_TEXT.replace("managed_files units test", "managed_files units test, v2")
+        res = lab.module(host, MF, {"files": files, "units": units})
+        assert res["changed"] and res["daemon_reloaded"] and res["units"][0]["operations"] == ["restart"], res
+        assert pid() != first and "v2" in lab.ssh(host, f"systemctl show -p Description --value {MF_UNIT}").stdout
+        lab.ssh(host, f"systemctl stop {MF_UNIT}")
+        files[1]["content"] = "c\n"
+        res = lab.module(host, MF, {"files": files, "units": units})
+        assert res["units"][0]["operations"] == ["start"] and reloads() == 1, res
+        res = lab.module(host, MF, {"files": files, "units": [{"name": "lvs-mf-nosuch.service"}]})
+        assert res.get("failed") and "not found" in res["msg"], res
+    finally:
+        lab.ssh(host, cleanup, check=False)
+
+
 def proc(lab: LabHandle, host: str, keys: List[str]) -> Dict[str, str]:
     paths = " ".join("/proc/sys/" + k.replace(".", "/") for k in keys)
     out = lab.ssh(host, f"for f in {paths}; do cat $f; done").stdout.split()

@@ -143,7 +143,7 @@ def parse_show(text: str, names: Sequence[str]) -> Dict[str, UnitState]:
                 blocks.append(current)
                 current = {}
             continue
-        key, _, value = line.partition("=")
+        key, _sep, value = line.partition("=")
         current[key] = value
     if current:
         blocks.append(current)

@@ -217,11 +217,10 @@ def unit_diffs(plans: Sequence[UnitPlan]) -> List[Dict[str, str]]:
     return diffs
 
 
-def _check(runner: Runner, cmd: List[str], done: Sequence[Dict[str, Any]]) -> str:
+def _check(runner: Runner, cmd: List[str], done: Sequence[Dict[str, Any]]) -> None:
     rc, out, err = runner(cmd)
     if rc != 0:
         raise UnitsApplyError("%s failed (rc=%d): %s" % (" ".join(cmd), rc, (err or out).strip()), done)
-    return out
 
 
 def run_units(
@@ -236,13 +235,11 @@ def run_units(
     mode nothing is run but ``systemctl show``.
     """
     reload_daemon = needs_daemon_reload(changed_paths)
-    if not specs:
-        if reload_daemon and not check_mode:
-            _check(runner, ["systemctl", "daemon-reload"], [])
-        return reload_daemon, []
     done: List[Dict[str, Any]] = []
     if reload_daemon and not check_mode:
         _check(runner, ["systemctl", "daemon-reload"], done)
+    if not specs:
+        return reload_daemon, []
     names = [spec.name for spec in specs]
     rc, out, err = runner(show_command(names))
     if rc != 0:

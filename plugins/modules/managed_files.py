@@ -295,7 +295,7 @@ def main() -> None:
         result.update(changed=bool(exc.changed_paths), changed_paths=exc.changed_paths)
         module.fail_json(msg=str(exc), **result)
     except UnitsApplyError as exc:
-        result.update(changed=True, units_done=exc.done)
+        result.update(changed=bool(result["changed_paths"] or exc.done), units_done=exc.done)
         module.fail_json(msg=str(exc), **result)
     except (FilesError, UnitsError) as exc:
         result["changed"] = bool(result["changed_paths"])

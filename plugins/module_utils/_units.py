@@ -4,7 +4,9 @@
 
 After the files are in place, each unit is enabled and started when it is not, or, when it was
 already running, reloaded or restarted if one of the files it reads changed (a unit started here
-reads the new files: start or reload, never both in one run). One ``systemctl daemon-reload``
+reads the new files: start or reload, never both in one run). A unit can also be brought down:
+stopped and masked, or stopped and disabled when one of its files goes (a handover to another
+owner), and a unit whose package is not installed can be left alone (``missing_ok``). One ``systemctl daemon-reload``
 comes first when a changed path is a unit file or drop-in; one ``systemctl show`` reads the
 state of every unit.
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\-]+\.(service|mount|socket|timer|path|automount|swap|target)$")
-KNOWN_KEYS = {"name", "enabled", "started", "reload_on", "restart_on"}
+KNOWN_KEYS = {"name", "enabled", "started", "masked", "missing_ok", "reload_on", "restart_on", "stop_on"}
 # Unit file states that `systemctl is-enabled` answers with 0 (nothing to enable)
 ENABLED_STATES = {"enabled", "enabled-runtime", "static", "alias", "indirect", "generated", "transient"}
 MASKED_STATES = {"masked", "masked-runtime"}
@@ -52,8 +54,11 @@ class UnitSpec:
     name: str
     enabled: Optional[bool] = True  # None: left as it is
     started: bool = True  # False: not started here (a running unit is still reloaded or restarted)
+    masked: bool = False  # True: stopped when running, then masked (enabled and started do not apply)
+    missing_ok: bool = False  # True: a unit systemd does not know is left alone (its package not installed)
     reload_on: Tuple[str, ...] = ()
     restart_on: Tuple[str, ...] = ()
+    stop_on: Tuple[str, ...] = ()  # a change of one of these stops and disables the unit (a handover)
 
 
 @dataclass(frozen=True)
@@ -106,13 +111,22 @@ def validate_units(raw: Sequence[Mapping[str, Any]], file_paths: Sequence[str]) 
             raise UnitsError("%s: enabled must be true, false or null" % where)
         if not isinstance(started, bool):
             raise UnitsError("%s: started must be true or false" % where)
+        flags = {key: entry.get(key, False) for key in ("masked", "missing_ok")}
+        for key, value in flags.items():
+            if not isinstance(value, bool):
+                raise UnitsError("%s: %s must be true or false" % (where, key))
+        if flags["masked"] and (entry.get("reload_on") or entry.get("restart_on") or entry.get("stop_on")):
+            raise UnitsError("%s: a masked unit is neither reloaded, restarted nor stopped on a change" % where)
         specs.append(
             UnitSpec(
                 name=name,
                 enabled=enabled,
                 started=started,
+                masked=flags["masked"],
+                missing_ok=flags["missing_ok"],
                 reload_on=_paths(entry.get("reload_on"), where + ".reload_on", file_paths),
                 restart_on=_paths(entry.get("restart_on"), where + ".restart_on", file_paths),
+                stop_on=_paths(entry.get("stop_on"), where + ".stop_on", file_paths),
             )
         )
     return specs
@@ -174,6 +188,18 @@ def plan_units(
     plans: List[UnitPlan] = []
     for spec in specs:
         state = states[spec.name]
+        running = state.active in RUNNING_STATES
+        if state.load == "not-found" and spec.missing_ok:
+            plans.append(UnitPlan(name=spec.name, before=state, operations=()))
+            continue
+        if spec.masked or changed.intersection(spec.stop_on):
+            ops_off = ["stop"] if running else []
+            if spec.masked and state.file_state not in MASKED_STATES:
+                ops_off.append("mask")
+            elif not spec.masked and state.file_state in ("enabled", "enabled-runtime"):
+                ops_off.append("disable")
+            plans.append(UnitPlan(name=spec.name, before=state, operations=tuple(ops_off)))
+            continue
         if state.load == "not-found":
             if not check_mode:
                 raise UnitsError("unit %s not found (is its package installed?)" % spec.name)
@@ -186,7 +212,6 @@ def plan_units(
                 ops.append("enable")
         elif spec.enabled is False and state.file_state in ("enabled", "enabled-runtime"):
             ops.append("disable")
-        running = state.active in RUNNING_STATES
         if not running:
             if spec.started:
                 ops.append("start")  # a start reads the new files: no reload or restart as well

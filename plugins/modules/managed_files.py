@@ -105,7 +105,7 @@ options:
         description:
           - V(true) enables the unit (a masked unit is unmasked first), V(false) disables it, V(null) leaves its
             enablement alone. A static, indirect or generated unit counts as enabled.
-        type: bool
+        type: raw
         default: true
       started:
         description:
@@ -113,6 +113,18 @@ options:
             reloaded or restarted by O(units[].reload_on) and O(units[].restart_on)).
         type: bool
         default: true
+      masked:
+        description:
+          - V(true) stops the unit when it is running, then masks it (neither a boot nor a package update starts
+            it); O(units[].enabled) and O(units[].started) do not apply. Not with O(units[].reload_on),
+            O(units[].restart_on) or O(units[].stop_on).
+        type: bool
+        default: false
+      missing_ok:
+        description:
+          - V(true) leaves alone a unit that systemd does not know (its package is not installed) instead of failing.
+        type: bool
+        default: false
       reload_on:
         description:
           - Paths of O(files) whose change reloads the unit when it was already running.
@@ -127,9 +139,17 @@ options:
         type: list
         elements: str
         default: []
+      stop_on:
+        description:
+          - Paths of O(files) whose change stops the unit when it is running and disables it, whatever
+            O(units[].enabled) and O(units[].started) say (a handover to another owner, marked by the removal of
+            a file that only the old owner's setup has). A path that is not one of O(files) is an error.
+        type: list
+        elements: str
+        default: []
 notes:
-  - A unit that systemd does not know is an error, except in check mode, where the package that brings it may not
-    be installed yet (it is reported as to be enabled and started).
+  - A unit that systemd does not know is an error (unless O(units[].missing_ok)), except in check mode, where the
+    package that brings it may not be installed yet (it is reported as to be enabled and started).
   - Needs root to set ownership. Supports check mode (reports what would change, writes nothing) and diff mode
     (one diff per changed entry, with the content of files and a short state summary of directories and links).
   - Only the entries listed are touched; nothing else in their directories is removed.
@@ -177,6 +197,20 @@ EXAMPLES = r"""
       - name: nginx.service
         reload_on: [/etc/nginx/sites-available/example, /etc/nginx/sites-enabled/example]
         restart_on: [/etc/systemd/system/nginx.service.d/lvs-cluster.conf]
+
+- name: Hand over - the old daemon stopped and disabled when its drop-in goes, the new one unmasked and enabled
+  lvs.cluster.managed_files:
+    files:
+      - path: /etc/systemd/system/keepalived.service.d/lvs-cluster.conf
+        state: absent
+    units:
+      - name: keepalived.service
+        enabled: null
+        started: false
+        stop_on: [/etc/systemd/system/keepalived.service.d/lvs-cluster.conf]
+        missing_ok: true
+      - name: ipvsadm.service
+        started: false
 """
 
 RETURN = r"""
@@ -263,10 +297,14 @@ def main() -> None:
                 "default": [],
                 "options": {
                     "name": {"type": "str", "required": True},
-                    "enabled": {"type": "bool", "default": True},
+                    # raw: null (leave the enablement alone) is a value of its own; checked by validate_units
+                    "enabled": {"type": "raw", "default": True},
                     "started": {"type": "bool", "default": True},
+                    "masked": {"type": "bool", "default": False},
+                    "missing_ok": {"type": "bool", "default": False},
                     "reload_on": {"type": "list", "elements": "str", "default": []},
                     "restart_on": {"type": "list", "elements": "str", "default": []},
+                    "stop_on": {"type": "list", "elements": "str", "default": []},
                 },
             },
         },

@@ -69,6 +69,8 @@ def test_validate_defaults_and_paths() -> None:
         ({"name": "nginx.service", "enabled": "yes"}, "enabled must be"),
         ({"name": "nginx.service", "started": None}, "started must be"),
         ({"name": "nginx.service", "state": "started"}, "unknown key"),
+        ({"name": "nginx.service", "masked": "yes"}, "masked must be"),
+        ({"name": "nginx.service", "masked": True, "reload_on": [SITE]}, "neither reloaded, restarted nor"),
     ],
 )
 def test_validate_refuses(entry: Dict[str, object], message: str) -> None:
@@ -125,6 +127,10 @@ def test_plan_running_unit(changed: List[str], expected: Tuple[str, ...]) -> Non
         (UnitSpec(name="a.service", enabled=False, started=False), state("inactive", "enabled"), ("disable",)),
         (UnitSpec(name="a.service"), state("failed", "enabled"), ("start",)),
         (UnitSpec(name="a.service"), state("activating", "enabled"), ()),
+        # brought down: a handover to another owner (keepalived <-> the ipvsadm restore service)
+        (UnitSpec(name="a.service", masked=True), state("active", "enabled"), ("stop", "mask")),
+        (UnitSpec(name="a.service", masked=True), state("inactive", "masked", "masked"), ()),
+        (UnitSpec(name="a.service", masked=True, missing_ok=True), state("inactive", "", "not-found"), ()),
     ],
 )
 def test_plan_states(spec: UnitSpec, before: UnitState, expected: Tuple[str, ...]) -> None:
@@ -190,3 +196,31 @@ def test_run_show_failure_is_an_error() -> None:
 
     with pytest.raises(UnitsError, match="not been booted"):
         run_units(broken, [UnitSpec(name="a.service")], [])
+
+
+def test_run_handover_stops_one_owner_and_unmasks_the_other() -> None:
+    dropin = "/etc/systemd/system/keepalived.service.d/lvs-cluster.conf"
+    states = {
+        "keepalived.service": ("loaded", "active", "enabled"),
+        "ipvsadm.service": ("masked", "inactive", "masked"),
+    }
+    raw = [
+        {"name": "keepalived.service", "enabled": None, "started": False, "stop_on": [dropin], "missing_ok": True},
+        {"name": "ipvsadm.service", "started": False},
+        {"name": "nosuch.service", "masked": True, "missing_ok": True},
+    ]
+    specs = validate_units(raw, [dropin])
+    fake = FakeSystemctl(states)
+    _reloaded, plans = run_units(fake, specs, [dropin])
+    assert fake.operations() == [
+        "daemon-reload",
+        "stop -- keepalived.service",
+        "disable -- keepalived.service",
+        "unmask -- ipvsadm.service",
+        "enable -- ipvsadm.service",
+    ]
+    assert [p.operations for p in plans][2] == ()
+    # the drop-in already gone (no change): a keepalived of somebody else is left alone
+    fake = FakeSystemctl(dict(states, **{"ipvsadm.service": ("loaded", "inactive", "enabled")}))
+    run_units(fake, specs, [])
+    assert fake.operations() == []

@@ -92,7 +92,40 @@ CHECK_DEFAULTS: Dict[str, Any] = {
     "quorum": 1,
     "hysteresis": 0,
 }
-CHECK_TYPES = ("TCP_CHECK", "HTTP_GET", "MISC_CHECK")
+CHECK_TYPES = ("TCP_CHECK", "HTTP_GET", "SSL_GET", "DNS_CHECK", "UDP_CHECK", "MISC_CHECK", "FILE_CHECK")
+# Keys of one checker (a service's flat keys describe its one checker; ``checkers`` lists several);
+# the other check keys are the virtual server's (delay_loop, quorum, hysteresis, sorry_server,
+# inhibit_on_failure) or defaults of its checkers (retry, delay_before_retry, connect_timeout).
+CHECKER_KEYS = frozenset(
+    (
+        "type",
+        "connect_port",
+        "connect_timeout",
+        "retry",
+        "delay_before_retry",
+        "delay_loop",
+        "warmup",
+        "alpha",
+        "path",
+        "status_code",
+        "urls",
+        "virtualhost",
+        "sni",
+        "misc_path",
+        "misc_timeout",
+        "misc_dynamic",
+        "dns_type",
+        "dns_name",
+        "payload",
+        "require_reply",
+        "file",
+    )
+)
+DNS_TYPES = ("A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA")
+HOST_NAME_RE = re.compile(r"^(\.|[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*\.?)$")
+HEX_RE = re.compile(r"^[0-9A-Fa-f]([0-9A-Fa-f ]{0,510}[0-9A-Fa-f])?$")
+STATUS_RE = re.compile(r"^[1-5][0-9]{2}(-[1-5][0-9]{2})?$")
+FILE_PATH_RE = re.compile(r"^(/[A-Za-z0-9_.%+-]+)+$")
 CHECK_INTS = {
     "delay_loop": (1, 86400),
     "retry": (0, 1000),
@@ -103,8 +136,9 @@ CHECK_INTS = {
     "status_code": (100, 599),
     "connect_port": (0, 65535),
     "misc_timeout": (1, 86400),
+    "warmup": (0, 86400),
 }
-CHECK_KEYS = frozenset(CHECK_DEFAULTS) | frozenset(CHECK_INTS) | {"type", "path", "misc_path", "misc_dynamic"}
+CHECK_KEYS = frozenset(CHECK_DEFAULTS) | frozenset(CHECK_INTS) | CHECKER_KEYS | {"checkers"}
 
 # Allow-lists of the strings written into files (keepalived.conf, /etc/default/ipvsadm, the
 # ifupdown hook, nft/iptables rules, mount units, nginx, exports): nothing that ends a token,
@@ -242,6 +276,7 @@ CLUSTER_VARS: Dict[str, Tuple[str, Any]] = {
     "lvs_web_server": ("web_server", True),
     "lvs_web_port": ("web_port", 80),
     "lvs_ha": ("ha", False),
+    "lvs_checks": ("checks", False),
     "lvs_ha_router_id": ("ha_router_id", 51),
     "lvs_ha_priority": ("ha_priority", 0),
     "lvs_ha_nopreempt": ("ha_nopreempt", False),
@@ -566,6 +601,7 @@ def _planned_options(model: Mapping[str, Any], role: str) -> Dict[str, Any]:
             "director_nat_masquerade_interface": model.get("vip_interface"),
             "director_vs_conntrack": mode == "nat",
             "director_ha": model.get("ha"),
+            "director_checks": model.get("checks"),
             "director_ha_directors": [{"name": h["name"], "address": h["address"]} for h in directors],
             "director_ha_instance": "VI_%s" % model.get("name"),
             "director_ha_router_id": model.get("ha_router_id"),
@@ -697,40 +733,152 @@ def _sorry_server(value: Any, where: str, errors: List[str]) -> str:
     return "%s %d" % (ipaddress.ip_address(match.group(1)), int(match.group(2)))
 
 
-def _checks(options: Mapping[str, Any], name: str, errors: List[str]) -> Dict[str, Any]:
+def _checker(
+    raw: Mapping[str, Any], defaults: Mapping[str, Any], protocol: str, where: str, errors: List[str]
+) -> Dict[str, Any]:
+    """One checker of a service: its own keys over the service's flat check keys, checked."""
+    unknown = sorted(set(raw) - CHECKER_KEYS)
+    if unknown:
+        errors.append(
+            "%s: unknown keys %s (a checker's keys: %s)" % (where, ", ".join(unknown), ", ".join(sorted(CHECKER_KEYS)))
+        )
+    ck: Dict[str, Any] = {
+        k: defaults[k] for k in ("type", "connect_port", "connect_timeout", "retry", "delay_before_retry")
+    }
+    for key in ("path", "status_code", "misc_path", "misc_timeout", "misc_dynamic", "virtualhost", "sni", "dns_type",
+                "dns_name", "payload", "require_reply", "file", "urls"):  # fmt: skip
+        if key in defaults:
+            ck[key] = defaults[key]
+    ck.update(raw)
+    kind = ck["type"]
+    if kind not in CHECK_TYPES:
+        errors.append("%s: type %r must be one of %s" % (where, kind, ", ".join(CHECK_TYPES)))
+    for key, (low, high) in CHECK_INTS.items():
+        if key in ck and key != "status_code" and not _int_in(ck[key], low, high):  # status_code: with the URLs
+            errors.append("%s: %s %r must be an integer %d..%d" % (where, key, ck[key], low, high))
+    out: Dict[str, Any] = {
+        "type": kind,
+        "connect_port": ck.get("connect_port") or 0,
+        "connect_timeout": ck["connect_timeout"],
+        "retry": ck["retry"],
+        "delay_before_retry": ck["delay_before_retry"],
+        # only where the checker sets them (keepalived's own defaults otherwise)
+        "delay_loop": raw.get("delay_loop", 0),
+        "warmup": raw.get("warmup", ""),
+        "alpha": _bool(ck.get("alpha", False)),
+    }
+    if kind in ("HTTP_GET", "SSL_GET"):
+        if protocol == "udp" and not out["connect_port"]:
+            errors.append(
+                "%s: %s cannot check the UDP port of the service: set connect_port (a TCP port of the real"
+                " servers) or use TCP_CHECK or MISC_CHECK" % (where, kind)
+            )
+        flat = not ck.get("urls")
+        urls = ck.get("urls") or [{"path": ck.get("path", "/"), "status_code": ck.get("status_code", 200)}]
+        if not isinstance(urls, list) or not all(isinstance(u, Mapping) for u in urls):
+            errors.append("%s: urls must be a list of dicts (path, status_code, digest)" % where)
+            urls = []
+        out["urls"] = []
+        for index, url in enumerate(urls):
+            uwhere = where if flat else "%s: urls[%d]" % (where, index)
+            extra = sorted(set(url) - {"path", "status_code", "digest"})
+            if extra:
+                errors.append("%s: unknown keys %s" % (uwhere, ", ".join(extra)))
+            path = url.get("path", "/")
+            _match(HTTP_PATH_RE, path, uwhere + ": path", errors, '/ then URL characters, no space # ! { } "')
+            codes = url.get("status_code", 200 if "digest" not in url else "")
+            codes_list = [str(c) for c in (codes if isinstance(codes, list) else [codes] if codes != "" else [])]
+            for code in codes_list:
+                _match(STATUS_RE, code, uwhere + ": status_code", errors, "a code 100..599 or a range like 200-299")
+            digest = str(url.get("digest", ""))
+            if digest:
+                _match(
+                    re.compile(r"^[0-9a-f]{32}$"),
+                    digest,
+                    uwhere + ": digest",
+                    errors,
+                    "32 lower-case hex digits (genhash)",
+                )
+            out["urls"].append({"path": path, "status_code": " ".join(codes_list), "digest": digest})
+        out["virtualhost"] = str(ck.get("virtualhost") or "")
+        if out["virtualhost"]:
+            _match(HOST_NAME_RE, out["virtualhost"], where + ": virtualhost", errors, "a host name")
+        out["sni"] = _bool(ck.get("sni", False))
+        if out["sni"] and kind != "SSL_GET":
+            errors.append("%s: sni is for SSL_GET" % where)
+    elif kind == "DNS_CHECK":
+        out["dns_type"] = str(ck.get("dns_type", "A")).upper()
+        out["dns_name"] = str(ck.get("dns_name", "."))
+        if out["dns_type"] not in DNS_TYPES:
+            errors.append("%s: dns_type %r must be one of %s" % (where, out["dns_type"], ", ".join(DNS_TYPES)))
+        _match(HOST_NAME_RE, out["dns_name"], where + ": dns_name", errors, "a domain name")
+    elif kind == "UDP_CHECK":
+        out["payload"] = str(ck.get("payload", ""))
+        reply = ck.get("require_reply", "")
+        out["require_reply"] = "" if reply in ("", None, False) else (True if reply is True else str(reply))
+        for key in ("payload", "require_reply"):
+            if isinstance(out[key], str) and out[key]:
+                _match(HEX_RE, out[key], "%s: %s" % (where, key), errors, "hex digits (and spaces)")
+    elif kind == "MISC_CHECK":
+        _match(MISC_PATH_RE, ck.get("misc_path"), where + ": misc_path", errors, "an absolute command line")
+        out["misc_path"] = str(ck.get("misc_path", ""))
+        out["misc_timeout"] = ck.get("misc_timeout", ck["connect_timeout"])
+        out["misc_dynamic"] = _bool(ck.get("misc_dynamic", False))
+    elif kind == "FILE_CHECK":
+        _match(FILE_PATH_RE, ck.get("file"), where + ": file", errors, "an absolute path (%a, %p: the real server)")
+        out["file"] = str(ck.get("file", ""))
+    return out
+
+
+def _checks(options: Mapping[str, Any], name: str, protocol: str, errors: List[str]) -> Dict[str, Any]:
     """The health check settings of service ``name``: defaults, director_ha_virtual_server,
-    director_ha_checks[name], checked."""
+    director_ha_checks[name], checked; ``checkers``: the checkers of each of its real servers."""
     where = "director_ha_checks[%s]" % name
     check: Dict[str, Any] = dict(CHECK_DEFAULTS, type="TCP_CHECK", path="/", status_code=200, connect_port=0)
     base = options.get("director_ha_virtual_server") or {}
     all_checks = options.get("director_ha_checks") or {}
     if not isinstance(all_checks, Mapping):
         errors.append("director_ha_checks must be a dict of service name to check settings")
-        return check
+        return dict(check, checkers=[])
     own = all_checks.get(name) or {}
     for what, value in (("director_ha_virtual_server", base), (where, own)):
         if not isinstance(value, Mapping):
             errors.append("%s must be a dict" % what)
-            return check
+            return dict(check, checkers=[])
         unknown = sorted(set(value) - CHECK_KEYS)
         if unknown:
             errors.append("%s: unknown keys %s" % (what, ", ".join(unknown)))
+    if "checkers" in base:
+        errors.append("director_ha_virtual_server: checkers are set per service (director_ha_checks)")
     check.update(base)
     check.update(own)
-    if check["type"] not in CHECK_TYPES:
-        errors.append("%s: type %r must be one of %s" % (where, check["type"], ", ".join(CHECK_TYPES)))
     for key, (low, high) in CHECK_INTS.items():
-        if key in check and not _int_in(check[key], low, high):
+        if key in check and key not in CHECKER_KEYS | {"status_code"} and not _int_in(check[key], low, high):
             errors.append("%s: %s %r must be an integer %d..%d" % (where, key, check[key], low, high))
     check["inhibit_on_failure"] = _bool(check["inhibit_on_failure"])
     check["misc_dynamic"] = _bool(check.get("misc_dynamic", False))
-    if check["type"] == "HTTP_GET":
-        _match(HTTP_PATH_RE, check["path"], where + ": path", errors, '/ then URL characters, no space # ! { } "')
-    if check["type"] == "MISC_CHECK":
-        _match(MISC_PATH_RE, check.get("misc_path"), where + ": misc_path", errors, "an absolute command line")
-        check.setdefault("misc_timeout", check["connect_timeout"])
+    raw_checkers = check.pop("checkers", None)
+    if raw_checkers is None:
+        raw_checkers = [{}]  # the service's flat keys are its one checker
+    if not isinstance(raw_checkers, list) or not raw_checkers or not all(isinstance(c, Mapping) for c in raw_checkers):
+        errors.append("%s: checkers must be a non-empty list of dicts" % where)
+        raw_checkers = []
+    check["checkers"] = [
+        _checker(
+            raw,
+            check,
+            protocol,
+            where if len(raw_checkers) == 1 and not raw else "%s: checkers[%d]" % (where, i),
+            errors,
+        )
+        for i, raw in enumerate(raw_checkers)
+    ]
     check["sorry_server"] = _sorry_server(check["sorry_server"], where, errors) if check["sorry_server"] else ""
     return check
+
+
+def _track_file_name(path: str) -> str:
+    return "lvs_" + re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_")
 
 
 def _keepalived(
@@ -739,13 +887,15 @@ def _keepalived(
     services: Sequence[Mapping[str, Any]],
     table: Sequence[Mapping[str, Any]],
     errors: List[str],
+    vrrp: bool = True,
 ) -> Dict[str, Any]:
-    """keepalived.conf's data: global_defs, the VRRP instance, the virtual servers with their checks."""
+    """keepalived.conf's data: global_defs, the VRRP instance (``vrrp``: HA mode; without it
+    keepalived only checks the real servers and owns the table), the virtual servers with their checks."""
     mode = options["director_mode"]
     directors = list(options.get("director_ha_directors") or [])
     names = sorted(str(d.get("name")) for d in directors)
     me = [d for d in directors if d.get("name") == host]
-    if len(me) != 1:
+    if len(me) != 1 and vrrp:
         errors.append("director_ha_directors must list this host (%s) once" % host)
     address = str(me[0].get("address", "")) if me else ""
     pos = names.index(host) if host in names else 0
@@ -803,22 +953,27 @@ def _keepalived(
         if tun_type == "gue":
             method += " port %d" % int(options.get("director_tun_port") or 0)
     virtual_servers: List[Dict[str, Any]] = []
+    track_files: Dict[str, str] = {}
     for svc, spec in zip(services, table):
         name = spec["name"]
-        check = _checks(options, name, errors)
-        # a fwmark service's check connects to its first port unless connect_port says otherwise
-        check_port = check["connect_port"] or (int((svc.get("ports") or [0])[0]) if "fwmark" in spec else 0)
+        check = _checks(options, name, str(spec.get("protocol", "")), errors)
+        # a fwmark service's checks connect to its first port unless connect_port says otherwise
+        first_port = int((svc.get("ports") or [0])[0]) if "fwmark" in spec else 0
+        check_port = check["connect_port"] or first_port
         real_servers = []
         for rs in spec["real_servers"]:
+            port = str(rs.get("port", 0))
+            checkers = []
+            for ck in check["checkers"]:
+                ck = dict(ck, connect_port=ck["connect_port"] or first_port)
+                if ck["type"] == "MISC_CHECK":
+                    ck["misc_path"] = ck["misc_path"].replace("%a", rs["address"]).replace("%p", port)
+                if ck["type"] == "FILE_CHECK":
+                    path = ck["file"].replace("%a", rs["address"]).replace("%p", port)
+                    ck["track_file"] = track_files.setdefault(path, _track_file_name(path))
+                checkers.append(ck)
             real_servers.append(
-                dict(
-                    rs,
-                    port=rs.get("port", 0),
-                    marker=rs_marker(rs["address"], name),
-                    misc_path=str(check.get("misc_path", ""))
-                    .replace("%a", rs["address"])
-                    .replace("%p", str(rs.get("port", 0))),
-                )
+                dict(rs, port=rs.get("port", 0), marker=rs_marker(rs["address"], name), checkers=checkers)
             )
         virtual_servers.append(
             {
@@ -838,12 +993,16 @@ def _keepalived(
                 "real_servers": real_servers,
             }
         )
+    scripts = any(ck["type"] == "MISC_CHECK" for vs in virtual_servers for ck in vs["check"]["checkers"])
     return {
+        "vrrp": vrrp,
         "router_id": host,
+        # MISC_CHECK scripts run as this unprivileged system user (the role creates it), never root
+        "script_user": "keepalived_script" if scripts else "",
         "vrrp_version": version,
         "sync_daemon": (
             "%s %s id %s" % (ha_iface, instance, router_id)
-            if _bool(options.get("director_ha_sync_daemon", True))
+            if vrrp and _bool(options.get("director_ha_sync_daemon", True))
             else ""
         ),
         "instance": instance,
@@ -861,6 +1020,14 @@ def _keepalived(
             "%s/128 dev %s" % (v, vip_iface) for v in (v6 if v6 and not ipv6_instance else [])
         ],
         "virtual_servers": virtual_servers,
+        # FILE_CHECK files (track_file blocks): a non-zero number in the file fails the real server
+        "track_files": [{"name": n, "file": f} for f, n in sorted(track_files.items(), key=lambda i: i[1])],
+        # their directories (managed_files entries): keepalived 2.3 refuses a track_file whose
+        # directory does not exist (init_file creates the file, not the directory)
+        "track_file_dirs": [
+            {"path": d, "state": "directory", "mode": "0755"}
+            for d in sorted({posixpath.dirname(f) for f in track_files})
+        ],
     }
 
 
@@ -924,7 +1091,10 @@ def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
             errors.append("director_vs_sysctls: %s = %r must be a knob name and an integer" % (key, value))
     schedulers = sorted({s["scheduler"] for s in table})
     ha = _bool(options.get("director_ha"))
-    keepalived = _keepalived(options, host, services, table, errors) if ha else {}
+    # keepalived owns the IPVS table with health checks in HA mode (with VRRP) and, with
+    # director_checks, on a director without VRRP; otherwise ipvs_table does (docs/ha.md)
+    owner = "keepalived" if ha or _bool(options.get("director_checks")) else "ipvs_table"
+    keepalived = _keepalived(options, host, services, table, errors, vrrp=ha) if owner == "keepalived" else {}
     if errors:
         raise PlanError(errors)
     firewall = options.get("director_firewall", "auto")
@@ -935,7 +1105,8 @@ def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
     return {
         "mode": mode,
         "ha": ha,
-        "persist": _bool(options.get("director_persist", True)) and not ha,
+        "owner": owner,
+        "persist": _bool(options.get("director_persist", True)) and owner == "ipvs_table",
         "purge": _bool(options.get("director_purge", False)),
         "firewall": firewall,
         "interface": options["director_interface"],
@@ -1175,7 +1346,7 @@ def drain_targets(model: Mapping[str, Any], host: str) -> Dict[str, Any]:
         raise PlanError(["%s (%s) is in no service of cluster %s" % (host, entry["address"], model.get("name"))])
     return {
         "address": entry["address"],
-        "ha": plan["ha"],
+        "ha": plan["owner"] == "keepalived",  # keepalived.conf holds the weights (HA or checks)
         "directors": [d["name"] for d in _hosts(model, "director")],
         "services": services,
     }

@@ -47,6 +47,14 @@ def test_keepalived_enabled_and_running(director) -> None:
     assert svc.is_running
 
 
+def test_keepalived_started_once_and_not_reloaded(director) -> None:
+    """The first converge starts keepalived with its config: no reload after the start (a reload
+    restarts every checker), and the role's drop-in (--dont-release-ipvs) is in force."""
+    log = director.check_output("journalctl -b -u keepalived -o cat --no-pager")
+    assert log.count("Starting keepalived") == 1 and "Reloading" not in log, log[-3000:]
+    assert "--dont-release-ipvs" in director.check_output("ps -o args= -C keepalived")
+
+
 def test_ipvsadm_restore_service_is_off(director) -> None:
     assert not director.service("ipvsadm").is_enabled
 

@@ -37,8 +37,41 @@ from ha_load import (
 CHECK_BOUND = 2 + 1 * (1 + 1) + 3
 
 
+VARIANT_NEEDLES = {
+    "ha": (
+        "lvs_method TUN type gue port 6080",
+        "MISC_CHECK",
+        "misc_dynamic",
+        "sorry_server 198.51.100.50 443",
+        "virtual_server fwmark 7",
+        "connect_port 8080",
+        "virtual_ipaddress_excluded",
+        "nopreempt",
+        "script_user keepalived_script",
+    ),
+    "checks": (
+        "SSL_GET {",
+        "enable_sni",
+        "virtualhost www.example.org",
+        "status_code 200 300-399",
+        "digest 9b3a0c85a887a256d6939da88aabd8cd",
+        "DNS_CHECK {",
+        "type A",
+        "UDP_CHECK {",
+        "payload 3c 31 33 3e",
+        "require_reply\n",
+        "FILE_CHECK {",
+        'file "/var/lib/lvs-cluster/checks/maint-192.0.2.11"',
+        "delay_loop 10",
+        "warmup 2",
+        "alpha yes",
+    ),
+}
+
+
 def test_template_variants_pass_keepalived_config_test(tmp_path) -> None:
-    """Options the lab cluster does not use render to a config keepalived 2.2 accepts."""
+    """Options the lab cluster does not use render to configs keepalived 2.2 accepts: an HA
+    variant and a checked director (no VRRP) with every checker type (render-variants.yml)."""
     dest = tmp_path / "keepalived.conf"
     res = subprocess.run(
         [
@@ -57,37 +90,33 @@ def test_template_variants_pass_keepalived_config_test(tmp_path) -> None:
         check=False,
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    conf = dest.read_text(encoding="utf-8")
-    for needle in (
-        "lvs_method TUN type gue port 6080",
-        "MISC_CHECK",
-        "misc_dynamic",
-        "sorry_server 198.51.100.50 443",
-        "virtual_server fwmark 7",
-        "connect_port 8080",
-        "virtual_ipaddress_excluded",
-        "nopreempt",
-    ):
-        assert needle in conf, needle
-    out = subprocess.run(
-        [
-            "python3",
-            os.path.join(project(), "tests/lab/lab.py"),
-            "--lab",
-            lab_name(),
-            "ssh",
-            "director2",
-            "--",
-            "cat > /root/variant.conf; keepalived --config-test -f /root/variant.conf; echo rc=$?;"
-            " rm -f /root/variant.conf",
-        ],
-        input=conf,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert "rc=0" in out.stdout, out.stdout + out.stderr
+    for variant, needles in VARIANT_NEEDLES.items():
+        conf = (tmp_path / ("keepalived.conf-" + variant)).read_text(encoding="utf-8")
+        for needle in needles:
+            assert needle in conf, (variant, needle)
+        assert ("vrrp_instance" in conf) == (variant == "ha"), variant
+        out = subprocess.run(
+            [
+                "python3",
+                os.path.join(project(), "tests/lab/lab.py"),
+                "--lab",
+                lab_name(),
+                "ssh",
+                "director2",
+                "--",
+                # the FILE_CHECK directory as the role creates it; script_user root as the role's
+                # validate tests it (keepalived 2.2.7's --config-test terminates itself otherwise)
+                "mkdir -p /var/lib/lvs-cluster/checks; sed 's/^    script_user .*/    script_user root/'"
+                " > /root/variant.conf; keepalived --config-test -f /root/variant.conf; echo rc=$?;"
+                " rm -f /root/variant.conf",
+            ],
+            input=conf,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert "rc=0" in out.stdout, (variant, out.stdout + out.stderr)
 
 
 def test_baseline_no_failures() -> None:

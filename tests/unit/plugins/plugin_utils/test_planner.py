@@ -248,6 +248,13 @@ def test_ha_every_director() -> None:
     assert k1["auth_pass"] == "molecule" and k1["virtual_ipaddress"] == ["192.0.2.100/32 dev eth1"]
     (vs,) = k1["virtual_servers"]
     assert vs["header"] == "192.0.2.100 80" and vs["method"] == "DR" and vs["protocol"] == "TCP"
+    assert vs["check"].pop("checkers") == [
+        {
+            "type": "HTTP_GET", "connect_port": 0, "connect_timeout": 1, "retry": 1, "delay_before_retry": 1,
+            "delay_loop": 0, "warmup": "", "alpha": False, "virtualhost": "", "sni": False,
+            "urls": [{"path": "/whoami", "status_code": "200", "digest": ""}],
+        }
+    ]  # fmt: skip
     assert vs["check"] == dict(
         CHECK_DEFAULTS, delay_loop=2, connect_timeout=1, type="HTTP_GET", path="/whoami", status_code=200,
         connect_port=0, misc_dynamic=False,
@@ -257,6 +264,66 @@ def test_ha_every_director() -> None:
         "# lvs.cluster rs 192.0.2.12 service http",
     ]
     assert plan(ha_cluster(), "director")["persist"] is False  # keepalived owns the table
+
+
+def test_checks_on_a_single_director() -> None:
+    """lvs_checks: keepalived owns the table with the checks, no VRRP; the VIPs stay vip_iface's."""
+    c = {"web_dr": {"vars": dr_vars(lvs_checks=True), "hosts": dr_hosts()}}
+    d = plan(c, "director")
+    assert (d["ha"], d["owner"], d["persist"]) == (False, "keepalived", False)
+    k = d["keepalived"]
+    assert k["vrrp"] is False and k["sync_daemon"] == "" and k["script_user"] == ""  # no script: no user
+    conf = render_keepalived(d)
+    assert "vrrp_instance" not in conf and "lvs_sync_daemon" not in conf and "virtual_ipaddress" not in conf
+    assert "virtual_server 192.0.2.100 80 {" in conf and conf.count("TCP_CHECK {") == 2
+    assert "# lvs.cluster.director (health checks, no VRRP)" in conf
+    hostvars, groups = inventory(c)
+    assert lvs_drain_targets(hostvars, groups, "rs1")["ha"] is True  # drain edits keepalived.conf
+    plain = plan({"web_dr": {"vars": dr_vars(), "hosts": dr_hosts()}}, "director")
+    assert (plain["owner"], plain["persist"], plain["keepalived"]) == ("ipvs_table", True, {})
+    assert plan(ha_cluster(lvs_checks=True), "director")["keepalived"]["vrrp"] is True  # with lvs_ha: HA mode
+
+
+def test_several_checkers_per_real_server() -> None:
+    checks = {
+        "http": {
+            "retry": 2,
+            "checkers": [
+                {"type": "SSL_GET", "sni": True, "urls": [{"path": "/a", "status_code": [200, "300-399"]}]},
+                {"type": "FILE_CHECK", "file": "/var/lib/lvs-cluster/checks/%a-%p"},
+                {"type": "MISC_CHECK", "misc_path": "/usr/local/bin/check %a %p", "retry": 0},
+            ],
+        }
+    }
+    c = {"web_dr": {"vars": dr_vars(lvs_checks=True, lvs_ha_checks=checks), "hosts": dr_hosts()}}
+    k = plan(c, "director")["keepalived"]
+    (vs,) = k["virtual_servers"]
+    ssl, file_ck, misc = vs["real_servers"][0]["checkers"]
+    assert ssl["urls"] == [{"path": "/a", "status_code": "200 300-399", "digest": ""}] and ssl["sni"] is True
+    assert (ssl["retry"], misc["retry"]) == (2, 0)  # the service's keys are the defaults of its checkers
+    assert misc["misc_path"] == "/usr/local/bin/check 192.0.2.11 80"
+    assert k["script_user"] == "keepalived_script"  # scripts never run as root
+    assert file_ck["track_file"] == "lvs_var_lib_lvs_cluster_checks_192_0_2_11_80"
+    assert k["track_files"][0] == {
+        "name": "lvs_var_lib_lvs_cluster_checks_192_0_2_11_80",
+        "file": "/var/lib/lvs-cluster/checks/192.0.2.11-80",
+    }
+    assert k["track_file_dirs"] == [{"path": "/var/lib/lvs-cluster/checks", "state": "directory", "mode": "0755"}]
+    flat = {"http": {"type": "HTTP_GET", "status_code": "200-299"}}
+    c2 = {"web_dr": {"vars": dr_vars(lvs_checks=True, lvs_ha_checks=flat), "hosts": dr_hosts()}}
+    ck = plan(c2, "director")["keepalived"]["virtual_servers"][0]["real_servers"][0]["checkers"][0]
+    assert ck["urls"] == [{"path": "/", "status_code": "200-299", "digest": ""}]
+    conf = render_keepalived(plan(c, "director"))
+    assert conf.count("track_file lvs_var_lib_lvs_cluster_checks_192_0_2_1") == 4  # 2 blocks + 2 FILE_CHECKs
+    assert conf.count("SSL_GET {") == 2 and conf.count("enable_sni") == 2
+
+
+def test_http_check_of_a_udp_service_needs_a_tcp_port() -> None:
+    dns = [{"name": "dns", "protocol": "udp", "port": 53}]
+    errors = errors_of(lvs_checks=True, lvs_services=dns, lvs_ha_checks={"dns": {"type": "HTTP_GET"}})
+    assert any("director_ha_checks[dns]: HTTP_GET cannot check the UDP port" in e for e in errors), errors
+    ok = {"dns": {"type": "HTTP_GET", "connect_port": 8080}}
+    assert errors_of(lvs_checks=True, lvs_services=dns, lvs_ha_checks=ok) == []
 
 
 def test_fwmark_and_ipv6() -> None:
@@ -439,6 +506,16 @@ def test_validator_refuses(change: Dict[str, Any], needle: str) -> None:
         ({"http": {"retry": "many"}}, "retry 'many' must be an integer"),
         ({"http": {"sorry_server": "192.0.2.50:80 }"}}, "sorry_server"),
         ({"http": "TCP_CHECK"}, "director_ha_checks[http] must be a dict"),
+        ({"http": {"checkers": []}}, "checkers must be a non-empty list"),
+        ({"http": {"checkers": [{"type": "DNS_CHECK", "dns_type": "PTR"}]}}, "checkers[0]: dns_type 'PTR'"),
+        ({"http": {"checkers": [{"type": "TCP_CHECK", "colour": 1}]}}, "checkers[0]: unknown keys colour"),
+        ({"http": {"type": "HTTP_GET", "sni": True}}, "sni is for SSL_GET"),
+        ({"http": {"type": "SSL_GET", "urls": [{"path": "/", "status_code": "2xx"}]}}, "urls[0]: status_code"),
+        ({"http": {"type": "SSL_GET", "urls": [{"path": "/", "digest": "XYZ"}]}}, "urls[0]: digest"),
+        ({"http": {"type": "SSL_GET", "virtualhost": "a b"}}, "virtualhost 'a b'"),
+        ({"http": {"type": "UDP_CHECK", "payload": "zz"}}, "payload 'zz'"),
+        ({"http": {"type": "FILE_CHECK", "file": "relative/x"}}, "file 'relative/x'"),
+        ({"http": {"checkers": [{"type": "TCP_CHECK", "warmup": -1}]}}, "warmup -1 must be an integer"),
     ],
 )
 def test_validator_refuses_health_checks(checks: Dict[str, Any], needle: str) -> None:

@@ -284,6 +284,11 @@ CLUSTER_VARS: Dict[str, Tuple[str, Any]] = {
     "lvs_ha_unicast": ("ha_unicast", False),
     "lvs_ha_advert_int": ("ha_advert_int", 1),
     "lvs_ha_vrrp_version": ("ha_vrrp_version", 2),
+    "lvs_ha_track_interfaces": ("ha_track_interfaces", []),
+    "lvs_ha_track_scripts": ("ha_track_scripts", []),
+    "lvs_ha_notify": ("ha_notify", {}),
+    "lvs_ha_garp": ("ha_garp", {}),
+    "lvs_ha_preempt_delay": ("ha_preempt_delay", 0),
     "lvs_ha_virtual_server": ("ha_virtual_server", {}),
     "lvs_ha_checks": ("ha_checks", {}),
 }
@@ -611,6 +616,11 @@ def _planned_options(model: Mapping[str, Any], role: str) -> Dict[str, Any]:
             "director_ha_unicast": model.get("ha_unicast"),
             "director_ha_advert_int": model.get("ha_advert_int"),
             "director_ha_vrrp_version": model.get("ha_vrrp_version"),
+            "director_ha_track_interfaces": model.get("ha_track_interfaces") or [],
+            "director_ha_track_scripts": model.get("ha_track_scripts") or [],
+            "director_ha_notify": model.get("ha_notify") or {},
+            "director_ha_garp": model.get("ha_garp") or {},
+            "director_ha_preempt_delay": model.get("ha_preempt_delay") or 0,
             "director_ha_nat_gateway": (model.get("nat_gateway") or "") if mode == "nat" else "",
             "director_ha_virtual_server": model.get("ha_virtual_server") or {},
             "director_ha_checks": model.get("ha_checks") or {},
@@ -881,6 +891,64 @@ def _track_file_name(path: str) -> str:
     return "lvs_" + re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_")
 
 
+NOTIFY_KEYS = ("master", "backup", "fault", "stop")
+GARP_KEYS = {"master_delay": (0, 1000), "master_repeat": (1, 1000), "master_refresh": (0, 86400)}
+TRACK_SCRIPT_INTS = {"interval": (1, 86400), "timeout": (1, 86400), "weight": (-253, 253), "fall": (1, 1000),
+                     "rise": (1, 1000)}  # fmt: skip
+
+
+def _vrrp_extras(options: Mapping[str, Any], errors: List[str]) -> Dict[str, Any]:
+    """Production VRRP settings: tracked interfaces and scripts, notify scripts, GARP knobs, preempt_delay."""
+    tracked = options.get("director_ha_track_interfaces") or []
+    if not isinstance(tracked, list):
+        errors.append("director_ha_track_interfaces must be a list of interface names")
+        tracked = []
+    for iface in tracked:
+        check_iface(iface, "director_ha_track_interfaces", errors)
+    scripts = []
+    raw_scripts = options.get("director_ha_track_scripts") or []
+    if not isinstance(raw_scripts, list) or not all(isinstance(s, Mapping) for s in raw_scripts):
+        errors.append("director_ha_track_scripts must be a list of dicts (name, script, interval, ...)")
+        raw_scripts = []
+    for index, raw in enumerate(raw_scripts):
+        where = "director_ha_track_scripts[%d]" % index
+        unknown = sorted(set(raw) - {"name", "script"} - set(TRACK_SCRIPT_INTS))
+        if unknown:
+            errors.append("%s: unknown keys %s" % (where, ", ".join(unknown)))
+        _match(NAME_RE, raw.get("name"), where + ": name", errors, "letters, digits and _ . : -")
+        _match(MISC_PATH_RE, raw.get("script"), where + ": script", errors, "an absolute command line")
+        entry = {"name": str(raw.get("name")), "script": str(raw.get("script")), "interval": 2, "fall": 2, "rise": 2}
+        entry.update({k: raw[k] for k in TRACK_SCRIPT_INTS if k in raw})
+        for key, (low, high) in TRACK_SCRIPT_INTS.items():
+            if key in entry and not _int_in(entry[key], low, high):
+                errors.append("%s: %s %r must be an integer %d..%d" % (where, key, entry[key], low, high))
+        scripts.append(entry)
+    notify = options.get("director_ha_notify") or {}
+    if not isinstance(notify, Mapping) or set(notify) - set(NOTIFY_KEYS):
+        errors.append("director_ha_notify must be a dict with the keys %s" % ", ".join(NOTIFY_KEYS))
+        notify = {}
+    for key, value in notify.items():
+        _match(MISC_PATH_RE, value, "director_ha_notify: " + key, errors, "an absolute command line")
+    garp = options.get("director_ha_garp") or {}
+    if not isinstance(garp, Mapping) or set(garp) - set(GARP_KEYS) - {"min_garp"}:
+        errors.append("director_ha_garp must be a dict with the keys %s, min_garp" % ", ".join(GARP_KEYS))
+        garp = {}
+    for key, (low, high) in GARP_KEYS.items():
+        if key in garp and not _int_in(garp[key], low, high):
+            errors.append("director_ha_garp: %s %r must be an integer %d..%d" % (key, garp[key], low, high))
+    preempt_delay = options.get("director_ha_preempt_delay") or 0
+    if not _int_in(preempt_delay, 0, 1000):
+        errors.append("director_ha_preempt_delay %r must be an integer 0..1000 (seconds)" % (preempt_delay,))
+    return {
+        "track_interfaces": [str(i) for i in tracked],
+        "track_scripts": scripts,
+        "notify": {k: str(notify[k]) for k in NOTIFY_KEYS if notify.get(k)},
+        "garp": {k: garp[k] for k in GARP_KEYS if k in garp},
+        "min_garp": _bool(garp.get("min_garp", False)),
+        "preempt_delay": preempt_delay,
+    }
+
+
 def _keepalived(
     options: Mapping[str, Any],
     host: str,
@@ -927,8 +995,12 @@ def _keepalived(
     nopreempt = _bool(options.get("director_ha_nopreempt"))
     if state not in ("auto", "MASTER", "BACKUP"):
         errors.append("director_ha_state %r must be auto, MASTER or BACKUP" % (state,))
+    extras = _vrrp_extras(options, errors) if vrrp else _vrrp_extras({}, errors)
+    if ha_iface in extras["track_interfaces"]:
+        errors.append("director_ha_track_interfaces: %s is the VRRP interface (keepalived tracks it anyway)" % ha_iface)
     if state not in ("MASTER", "BACKUP"):
-        state = "MASTER" if pos == 0 and not nopreempt else "BACKUP"
+        # keepalived refuses nopreempt and preempt_delay with state MASTER: the priorities decide
+        state = "MASTER" if pos == 0 and not nopreempt and not extras["preempt_delay"] else "BACKUP"
     vips = [str(v) for v in options["director_vips"]]
     v6 = [v for v in vips if ":" in v]
     v4 = [v for v in vips if ":" not in v]
@@ -994,41 +1066,47 @@ def _keepalived(
             }
         )
     scripts = any(ck["type"] == "MISC_CHECK" for vs in virtual_servers for ck in vs["check"]["checkers"])
-    return {
-        "vrrp": vrrp,
-        "router_id": host,
-        # MISC_CHECK scripts run as this unprivileged system user (the role creates it), never root
-        "script_user": "keepalived_script" if scripts else "",
-        "vrrp_version": version,
-        "sync_daemon": (
-            "%s %s id %s" % (ha_iface, instance, router_id)
-            if vrrp and _bool(options.get("director_ha_sync_daemon", True))
-            else ""
-        ),
-        "instance": instance,
-        "state": state,
-        "interface": ha_iface,
-        "router_id_vrrp": router_id,
-        "priority": priority if priority else max(150 - 10 * pos, 1),
-        "advert_int": advert,
-        "nopreempt": nopreempt,
-        "unicast_src_ip": address if unicast and address else "",
-        "unicast_peers": peers if unicast and address else [],
-        "auth_pass": auth if auth and not ipv6_instance and version == 2 else "",
-        "virtual_ipaddress": vip_lines,
-        "virtual_ipaddress_excluded": [
-            "%s/128 dev %s" % (v, vip_iface) for v in (v6 if v6 and not ipv6_instance else [])
-        ],
-        "virtual_servers": virtual_servers,
-        # FILE_CHECK files (track_file blocks): a non-zero number in the file fails the real server
-        "track_files": [{"name": n, "file": f} for f, n in sorted(track_files.items(), key=lambda i: i[1])],
-        # their directories (managed_files entries): keepalived 2.3 refuses a track_file whose
-        # directory does not exist (init_file creates the file, not the directory)
-        "track_file_dirs": [
-            {"path": d, "state": "directory", "mode": "0755"}
-            for d in sorted({posixpath.dirname(f) for f in track_files})
-        ],
-    }
+    scripts = scripts or bool(extras["track_scripts"] or extras["notify"])
+    return dict(
+        extras,
+        **{
+            "vrrp": vrrp,
+            # unicast VRRP: adverts from an address that is not a peer are dropped
+            "check_unicast_src": bool(unicast and address),
+            "router_id": host,
+            # MISC_CHECK scripts run as this unprivileged system user (the role creates it), never root
+            "script_user": "keepalived_script" if scripts else "",
+            "vrrp_version": version,
+            "sync_daemon": (
+                "%s %s id %s" % (ha_iface, instance, router_id)
+                if vrrp and _bool(options.get("director_ha_sync_daemon", True))
+                else ""
+            ),
+            "instance": instance,
+            "state": state,
+            "interface": ha_iface,
+            "router_id_vrrp": router_id,
+            "priority": priority if priority else max(150 - 10 * pos, 1),
+            "advert_int": advert,
+            "nopreempt": nopreempt,
+            "unicast_src_ip": address if unicast and address else "",
+            "unicast_peers": peers if unicast and address else [],
+            "auth_pass": auth if auth and not ipv6_instance and version == 2 else "",
+            "virtual_ipaddress": vip_lines,
+            "virtual_ipaddress_excluded": [
+                "%s/128 dev %s" % (v, vip_iface) for v in (v6 if v6 and not ipv6_instance else [])
+            ],
+            "virtual_servers": virtual_servers,
+            # FILE_CHECK files (track_file blocks): a non-zero number in the file fails the real server
+            "track_files": [{"name": n, "file": f} for f, n in sorted(track_files.items(), key=lambda i: i[1])],
+            # their directories (managed_files entries): keepalived 2.3 refuses a track_file whose
+            # directory does not exist (init_file creates the file, not the directory)
+            "track_file_dirs": [
+                {"path": d, "state": "directory", "mode": "0755"}
+                for d in sorted({posixpath.dirname(f) for f in track_files})
+            ],
+        },
+    )
 
 
 def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:

@@ -48,7 +48,16 @@ VARIANT_NEEDLES = {
         "virtual_ipaddress_excluded",
         "nopreempt",
         "script_user keepalived_script",
+        "check_unicast_src",
+        "track_interface {\n        lo",
+        "vrrp_script chk_uplink {",
+        "weight -20",
+        "track_script {\n        chk_uplink",
+        'notify_master "/usr/local/bin/lvs-notify master"',
+        "vrrp_garp_master_delay 1",
+        "vrrp_garp_master_refresh 60",
     ),
+    "ha_preempt": ("preempt_delay 30", "state BACKUP"),
     "checks": (
         "SSL_GET {",
         "enable_sni",
@@ -94,7 +103,7 @@ def test_template_variants_pass_keepalived_config_test(tmp_path) -> None:
         conf = (tmp_path / ("keepalived.conf-" + variant)).read_text(encoding="utf-8")
         for needle in needles:
             assert needle in conf, (variant, needle)
-        assert ("vrrp_instance" in conf) == (variant == "ha"), variant
+        assert ("vrrp_instance" in conf) == variant.startswith("ha"), variant
         out = subprocess.run(
             [
                 "python3",

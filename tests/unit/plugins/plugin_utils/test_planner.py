@@ -326,6 +326,43 @@ def test_http_check_of_a_udp_service_needs_a_tcp_port() -> None:
     assert errors_of(lvs_checks=True, lvs_services=dns, lvs_ha_checks=ok) == []
 
 
+def test_production_vrrp_settings() -> None:
+    c = ha_cluster(
+        lvs_ha_track_interfaces=["eth2"],
+        lvs_ha_track_scripts=[{"name": "chk", "script": "/usr/local/bin/chk %s", "weight": -20}],
+        lvs_ha_notify={"master": "/usr/local/bin/notify master"},
+        lvs_ha_garp={"master_delay": 1, "min_garp": True},
+        lvs_ha_preempt_delay=30,
+    )
+    k1 = plan(c, "director")["keepalived"]
+    assert (k1["state"], k1["preempt_delay"], k1["check_unicast_src"]) == ("BACKUP", 30, True)
+    assert k1["track_scripts"] == [
+        {"name": "chk", "script": "/usr/local/bin/chk %s", "interval": 2, "fall": 2, "rise": 2, "weight": -20}
+    ]
+    assert (k1["garp"], k1["min_garp"], k1["script_user"]) == ({"master_delay": 1}, True, "keepalived_script")
+    conf = render_keepalived(plan(c, "director"))
+    for needle in ("vrrp_min_garp true", "preempt_delay 30", 'notify_master "/usr/local/bin/notify master"'):
+        assert needle in conf, needle
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"lvs_ha_track_interfaces": ["eth1"]}, "eth1 is the VRRP interface"),
+        ({"lvs_ha_track_scripts": [{"name": "x y", "script": "/bin/true"}]}, "track_scripts[0]: name"),
+        ({"lvs_ha_track_scripts": [{"name": "x", "script": "/bin/true", "weight": 300}]}, "weight 300"),
+        ({"lvs_ha_notify": {"promote": "/bin/true"}}, "director_ha_notify must be a dict with the keys"),
+        ({"lvs_ha_garp": {"master_repeat": 0}}, "master_repeat 0"),
+        ({"lvs_ha_preempt_delay": 5000}, "director_ha_preempt_delay 5000"),
+    ],
+)
+def test_validator_refuses_vrrp_settings(change: Dict[str, Any], needle: str) -> None:
+    c = ha_cluster(**change)
+    hostvars, groups = inventory(c)
+    errors = lvs_validate(hostvars, groups, list(hostvars))
+    assert any(needle in e for e in errors), errors
+
+
 def test_fwmark_and_ipv6() -> None:
     v = dr_vars(
         lvs_mode="tun",  # IPv6 real servers behind an IPv4 VIP: only a tunnel mixes the families

@@ -335,3 +335,46 @@ def drain_cycle(directors: Sequence[str], address: str, server: str, weight: int
     assert weights == dict.fromkeys(directors, weight)
     assert not res.failures, res.failures
     assert res.served_by(server, after=t_back) > 0
+
+
+def dead_web_server(director: str, check_bound: int, title: str = "", others: Sequence[str] = ()) -> None:
+    """Stop the web server of rs1 under load (90 s bound): no failed request later than
+    ``check_bound`` after the first one, rs1 out of the table of ``director`` (and of
+    ``others``); started again, it comes back and answers."""
+    load = Load(90).start()
+    time.sleep(5)
+    t_stop = time.time()
+    try:
+        ssh("rs1", "systemctl stop nginx")
+        t_stopped = time.time()
+        left = wait_for(lambda: not rs_in_table(director, "192.0.2.11"), timeout=60, step=0.5)
+        res = load.finish(check_bound + 5)
+    finally:
+        load.stop()
+        ssh("rs1", "systemctl start nginx")
+    first = min(res.failures) if res.failures else t_stop
+    report(
+        "%sweb server stopped on rs1" % title,
+        "%s; failed requests from the first to the last: %.1f s (check bound %d s); "
+        "first failure %.1f s after the stop command returned; out of %s's table (polled over ssh) "
+        "%.1f s after it; 0 failures expected after the check fired: %d"
+        % (
+            res.summary(),
+            res.gap(),
+            check_bound,
+            first - t_stopped,
+            director,
+            left,
+            res.failed_between(first + check_bound, 1e12),
+        ),
+    )
+    assert res.failed_between(first + check_bound, 1e12) == 0
+    for other in others:
+        assert not rs_in_table(other, "192.0.2.11"), "%s checks too" % other
+    back = wait_for(lambda: rs_in_table(director, "192.0.2.11"), timeout=60, step=0.5)
+    report(
+        "%sweb server started on rs1" % title,
+        "back in the pool of %s %.1f s after the start (polled)" % (director, back),
+    )
+    res = Load(5).start().wait()
+    assert not res.failures and res.served_by("rs1")

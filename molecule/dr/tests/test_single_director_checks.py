@@ -18,7 +18,7 @@ import re
 import time
 
 import pytest
-from ha_load import Load, playbook, report, rs_in_table, ssh, wait_for
+from ha_load import Load, dead_web_server, playbook, report, ssh
 
 MARKER = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "checks-tested")
 # The role's default checks (the planner's CHECK_DEFAULTS): delay_loop 3 + connect_timeout 2
@@ -65,30 +65,7 @@ def test_checks_on_a_single_director() -> None:
     assert "vrrp_instance" not in conf and conf.count("TCP_CHECK {") == 2, conf
     assert "192.0.2.100/32" in ssh("director", "ip -4 -o addr show dev eth1")  # the VIP stays the role's
 
-    load = Load(90).start()
-    time.sleep(5)
-    t_stop = time.time()
-    try:
-        ssh("rs1", "systemctl stop nginx")
-        t_stopped = time.time()
-        left = wait_for(lambda: not rs_in_table("director", "192.0.2.11"), timeout=60, step=0.5)
-        res = load.finish(CHECK_BOUND + 5)
-    finally:
-        load.stop()
-        ssh("rs1", "systemctl start nginx")
-    first = min(res.failures) if res.failures else t_stop
-    report(
-        "single director: web server stopped on rs1",
-        "%s; failed requests from the first to the last: %.1f s (check bound %d s); out of the table (polled"
-        " over ssh) %.1f s after the stop command returned; failures after the bound: %d"
-        % (res.summary(), res.gap(), CHECK_BOUND, left, res.failed_between(first + CHECK_BOUND, 1e12)),
-    )
-    assert res.failed_between(first + CHECK_BOUND, 1e12) == 0
-    assert t_stopped - t_stop < 60
-    back = wait_for(lambda: rs_in_table("director", "192.0.2.11"), timeout=60, step=0.5)
-    report("single director: web server started on rs1", "back in the pool %.1f s after the start (polled)" % back)
-    res = Load(5).start().wait()
-    assert not res.failures and res.served_by("rs1")
+    dead_web_server("director", CHECK_BOUND, title="single director: ")
 
     switch("single director: keepalived checks -> ipvs_table")
     state = units()

@@ -756,7 +756,7 @@ def _checker(
         k: defaults[k] for k in ("type", "connect_port", "connect_timeout", "retry", "delay_before_retry")
     }
     for key in ("path", "status_code", "misc_path", "misc_timeout", "misc_dynamic", "virtualhost", "sni", "dns_type",
-                "dns_name", "payload", "require_reply", "file", "urls"):  # fmt: skip
+                "dns_name", "payload", "require_reply", "file", "urls", "warmup", "alpha"):  # fmt: skip
         if key in defaults:
             ck[key] = defaults[key]
     ck.update(raw)
@@ -774,7 +774,7 @@ def _checker(
         "delay_before_retry": ck["delay_before_retry"],
         # only where the checker sets them (keepalived's own defaults otherwise)
         "delay_loop": raw.get("delay_loop", 0),
-        "warmup": raw.get("warmup", ""),
+        "warmup": ck.get("warmup", ""),
         "alpha": _bool(ck.get("alpha", False)),
     }
     if kind in ("HTTP_GET", "SSL_GET"):

@@ -309,10 +309,11 @@ def test_several_checkers_per_real_server() -> None:
         "file": "/var/lib/lvs-cluster/checks/192.0.2.11-80",
     }
     assert k["track_file_dirs"] == [{"path": "/var/lib/lvs-cluster/checks", "state": "directory", "mode": "0755"}]
-    flat = {"http": {"type": "HTTP_GET", "status_code": "200-299"}}
+    flat = {"http": {"type": "HTTP_GET", "status_code": "200-299", "warmup": 0, "alpha": True}}
     c2 = {"web_dr": {"vars": dr_vars(lvs_checks=True, lvs_ha_checks=flat), "hosts": dr_hosts()}}
     ck = plan(c2, "director")["keepalived"]["virtual_servers"][0]["real_servers"][0]["checkers"][0]
     assert ck["urls"] == [{"path": "/", "status_code": "200-299", "digest": ""}]
+    assert (ck["warmup"], ck["alpha"]) == (0, True)  # the service's warmup and alpha reach its checker
     conf = render_keepalived(plan(c, "director"))
     assert conf.count("track_file lvs_var_lib_lvs_cluster_checks_192_0_2_1") == 4  # 2 blocks + 2 FILE_CHECKs
     assert conf.count("SSL_GET {") == 2 and conf.count("enable_sni") == 2

@@ -863,7 +863,9 @@ def _checks(options: Mapping[str, Any], name: str, protocol: str, errors: List[s
     check.update(base)
     check.update(own)
     for key, (low, high) in CHECK_INTS.items():
-        if key in check and key not in CHECKER_KEYS | {"status_code"} and not _int_in(check[key], low, high):
+        # the virtual server's own (delay_loop, quorum, hysteresis); the checkers' keys in _checker
+        own_key = key == "delay_loop" or key not in CHECKER_KEYS | {"status_code"}
+        if key in check and own_key and not _int_in(check[key], low, high):
             errors.append("%s: %s %r must be an integer %d..%d" % (where, key, check[key], low, high))
     check["inhibit_on_failure"] = _bool(check["inhibit_on_failure"])
     check["misc_dynamic"] = _bool(check.get("misc_dynamic", False))

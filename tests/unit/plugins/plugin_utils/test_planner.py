@@ -542,6 +542,7 @@ def test_validator_refuses(change: Dict[str, Any], needle: str) -> None:
         ({"http": {"type": "SMTP_CHECK"}}, "type 'SMTP_CHECK' must be one of"),
         ({"http": {"colour": 1}}, "director_ha_checks[http]: unknown keys colour"),
         ({"http": {"retry": "many"}}, "retry 'many' must be an integer"),
+        ({"http": {"delay_loop": "often"}}, "delay_loop 'often' must be an integer"),
         ({"http": {"sorry_server": "192.0.2.50:80 }"}}, "sorry_server"),
         ({"http": "TCP_CHECK"}, "director_ha_checks[http] must be a dict"),
         ({"http": {"checkers": []}}, "checkers must be a non-empty list"),

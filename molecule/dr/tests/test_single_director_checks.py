@@ -14,22 +14,16 @@ The reboot and the verify after it then prove the plain persistence of the switc
 from __future__ import annotations
 
 import os
-import re
 import time
 
 import pytest
-from ha_load import Load, dead_web_server, playbook, report, ssh
+from ha_load import Load, dead_web_server, playbook, report, ssh, weight_of
 
 MARKER = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "checks-tested")
 # The role's default checks (the planner's CHECK_DEFAULTS): delay_loop 3 + connect_timeout 2
 # + retry 1 x (delay_before_retry 1 + connect_timeout 2), plus slack.
 CHECK_BOUND = 3 + 2 + 1 * (1 + 2) + 3
 WEIGHTS = {"192.0.2.11": 3, "192.0.2.12": 1}
-
-
-def table_weights() -> dict:
-    rows = re.findall(r"-> (192\.0\.2\.\d+):80\s+Route\s+(\d+)\s", ssh("director", "ipvsadm -Ln"))
-    return {address: int(weight) for address, weight in rows}
 
 
 def units() -> str:
@@ -49,7 +43,7 @@ def switch(title: str, *args: str) -> None:
     finally:
         load.stop()
     res = load.result()
-    weights = table_weights()
+    weights = {address: weight_of("director", address) for address in WEIGHTS}
     report(title, "%s; site.yml took %.0f s; weights after it %s" % (res.summary(), took, weights))
     assert not res.failures, res.failures
     assert weights == WEIGHTS

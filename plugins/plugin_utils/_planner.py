@@ -530,6 +530,14 @@ def cluster_errors(model: Mapping[str, Any]) -> List[str]:
                 errors.append("%s: lvs_nat_gateway %r is not an IP address" % (cname, gateway))
             elif network is not None and gw not in network:
                 errors.append("%s: lvs_nat_gateway %s is not in lvs_network %s" % (cname, gw, network))
+        if _bool(model.get("ha")) and len(_hosts(model, "director")) > 1:
+            owned = [h["name"] for h in _hosts(model, "director") if str(h.get("address")) == str(gateway or "")]
+            if gateway in (None, "") or owned:
+                errors.append(
+                    "%s: lvs_nat_gateway must be a floating address of lvs_network (not a director's own"
+                    " address%s): with lvs_ha the real servers' gateway moves with the VIP"
+                    % (cname, " " + owned[0] if owned else "")
+                )
     if errors:
         return errors
     # The role plans' checks (IPVS services, strings written to files, NFS, health checks), per host.
@@ -1088,7 +1096,7 @@ def _keepalived(
             "state": state,
             "interface": ha_iface,
             "router_id_vrrp": router_id,
-            "priority": priority if priority else max(150 - 10 * pos, 1),
+            "priority": priority if priority else max(254 - 10 * pos, 1),
             "advert_int": advert,
             "nopreempt": nopreempt,
             "unicast_src_ip": address if unicast and address else "",

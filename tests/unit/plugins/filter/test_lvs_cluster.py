@@ -99,6 +99,17 @@ def test_nat_gateway_must_be_inside() -> None:
     one_error(c, "lvs_nat_gateway 198.51.100.1 is not in lvs_network")
 
 
+@pytest.mark.parametrize("gateway,needle", [("", "must be a floating address"), ("192.0.2.2", "address director2")])
+def test_nat_ha_needs_a_floating_gateway(gateway: str, needle: str) -> None:
+    """With two directors the real servers' gateway must move with the VIP (a VRRP address)."""
+    c = nat_cluster()
+    c.update(ha=True, nat_gateway=gateway)
+    c["hosts"].append(host("director2", "director", "192.0.2.2"))
+    one_error(c, "lvs_nat_gateway", needle)
+    c["nat_gateway"] = "192.0.2.253"
+    assert lvs_cluster_errors(c) == []
+
+
 @pytest.mark.parametrize(
     "change, needle",
     [

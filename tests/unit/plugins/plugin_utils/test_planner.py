@@ -241,7 +241,7 @@ def ha_cluster(**kw: Any) -> Dict[str, Any]:
 def test_ha_every_director() -> None:
     k1 = plan(ha_cluster(), "director")["keepalived"]
     k2 = plan(ha_cluster(), "director2")["keepalived"]
-    assert (k1["state"], k1["priority"], k2["state"], k2["priority"]) == ("MASTER", 150, "BACKUP", 140)
+    assert (k1["state"], k1["priority"], k2["state"], k2["priority"]) == ("MASTER", 254, "BACKUP", 244)
     assert k1["unicast_src_ip"] == "192.0.2.1" and k1["unicast_peers"] == ["192.0.2.2"]
     assert k2["unicast_src_ip"] == "192.0.2.2" and k2["unicast_peers"] == ["192.0.2.1"]
     assert k1["instance"] == "VI_web_ha" and k1["sync_daemon"] == "eth1 VI_web_ha id 51"

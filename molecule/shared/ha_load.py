@@ -92,9 +92,9 @@ def playbook(name: str, *args: str) -> float:
     return time.time() - start
 
 
-def holds_vip(host: str) -> bool:
+def holds_vip(host: str, vip: str = VIP, dev: str = "eth1") -> bool:
     try:
-        return ("inet %s/" % VIP) in ssh(host, "ip -4 -o addr show dev eth1", timeout=30)
+        return ("inet %s/" % vip) in ssh(host, "ip -4 -o addr show dev " + dev, timeout=30)
     except (AssertionError, subprocess.TimeoutExpired):
         return False
 
@@ -149,9 +149,10 @@ class Result:
 class Load:
     """A bounded request loop (rate requests/s for duration s) in the lab namespace."""
 
-    def __init__(self, duration: int, rate: int = 10, log: Optional[str] = None) -> None:
+    def __init__(self, duration: int, rate: int = 10, log: Optional[str] = None, url: str = URL) -> None:
         self.duration = duration
         self.rate = rate
+        self.url = url
         eph = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")
         self.log = log or os.path.join(eph, "ha-load-%d.log" % int(time.time() * 1000))
         self.proc: Optional[subprocess.Popen] = None
@@ -164,7 +165,7 @@ class Load:
             "for i in $(seq %d); do "
             '( t=$(date +%%s.%%N); if o=$(curl -s --max-time 1 %s); then echo "$t ok $o"; '
             'else echo "$t FAIL $?"; fi ) & sleep %s; done; wait'
-        ) % (count, URL, 1.0 / self.rate)
+        ) % (count, self.url, 1.0 / self.rate)
         with open(self.log, "w", encoding="utf-8") as out:
             self.proc = subprocess.Popen(
                 ["ip", "netns", "exec", "lvslab-" + lab_name(), "bash", "-c", script],

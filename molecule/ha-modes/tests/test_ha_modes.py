@@ -1,0 +1,137 @@
+"""HA in NAT and TUN mode with the role's defaults: the state after converge, then both
+MASTERs powered off at once under a bounded request loop through each VIP.
+
+The state tests run per host (testinfra); the load tests once. Every measured number is
+printed (HA-MEASURE lines) and appended to <ephemeral>/ha-measurements.txt.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from typing import Dict
+
+import lvs_checks as lc
+import pytest
+from ha_load import Load, Result, holds_vip, lab, report, ssh, wait_for
+
+NAT_VIP = "198.51.100.100"
+NAT_GATEWAY = "192.0.2.253"
+TUN_VIP = "203.0.113.100"
+# cluster: (VIP, the VIP's interface on the directors, real server, its address, forwarding method)
+CLUSTERS = {
+    "nat": (NAT_VIP, "eth2", "nat-rs1", "192.0.2.11", "Masq"),
+    "tun": (TUN_VIP, "eth1", "tun-rs1", "203.0.113.11", "Tunnel"),
+}
+# VRRP's bound: 3 x advert_int (1 s) + the BACKUP's skew, the takeover and its gratuitous ARPs
+TARGET_GAP = 3.0
+
+
+def director_of(host) -> str:  # type: ignore[no-untyped-def]
+    name = lc.name(host)
+    if "director" not in name:
+        pytest.skip("directors only")
+    return name
+
+
+def test_keepalived_owns_the_table(host) -> None:  # type: ignore[no-untyped-def]
+    name = director_of(host)
+    vip, _dev, _rs, address, method = CLUSTERS[name.split("-")[0]]
+    assert host.service("keepalived").is_running and host.service("keepalived").is_enabled
+    assert not host.service("ipvsadm").is_enabled
+    host.run_expect([0], "keepalived --config-test -f /etc/keepalived/keepalived.conf")
+    assert "--dont-release-ipvs" in host.check_output("ps -o args= -C keepalived")
+    table = host.check_output("ipvsadm -Ln")
+    assert (vip + ":80" in table) if method == "Masq" else ("FWM  3 rr" in table), table
+    assert re.search(r"-> %s:\d+\s+%s\s+1\s" % (re.escape(address), method), table), table
+
+
+def test_vrrp_addresses_only_on_the_master(host) -> None:  # type: ignore[no-untyped-def]
+    """director1 (automatic priority 150) holds the VIP; in NAT mode the real servers' gateway
+    is an address of the same VRRP instance, on the inner interface."""
+    name = director_of(host)
+    vip, dev, _rs, _address, _method = CLUSTERS[name.split("-")[0]]
+    master = name.endswith("1")
+    assert ("inet %s/32" % vip in host.check_output("ip -4 -o addr show dev " + dev)) == master
+    if name.startswith("nat"):
+        assert ("inet %s/32" % NAT_GATEWAY in host.check_output("ip -4 -o addr show dev eth1")) == master
+        assert host.file("/proc/sys/net/ipv4/ip_forward").content_string.strip() == "1"
+        assert "masquerade" in host.check_output("nft list table inet lvs_cluster")
+    else:
+        assert "mark set 0x00000003" in host.check_output("nft list table inet lvs_cluster")
+
+
+def test_real_servers(host) -> None:  # type: ignore[no-untyped-def]
+    name = lc.name(host)
+    if name == "nat-rs1":
+        assert "default via %s dev eth1" % NAT_GATEWAY in host.check_output("ip route show default")
+    elif name == "tun-rs1":
+        assert "%s/32" % TUN_VIP in host.check_output("ip -o addr show dev tunl0")
+    else:
+        pytest.skip("real servers only")
+
+
+def loads(seconds: int) -> Dict[str, Load]:
+    return {c: Load(seconds, url="http://%s/whoami" % vip).start() for c, (vip, *_rest) in CLUSTERS.items()}
+
+
+def test_baseline_no_failures() -> None:
+    for cluster in loads(10).items():
+        res = cluster[1].wait()
+        report("%s HA baseline" % cluster[0], res.summary())
+        assert len(res.requests) == 100 and not res.failures, res.failures
+        assert res.served_by(CLUSTERS[cluster[0]][2]) == 100
+
+
+def test_masters_powered_off() -> None:
+    """Both MASTERs (director1 of each cluster) powered off at once: director2 takes the VRRP
+    addresses; no failure later than 10 s after the power-off, the gap measured and reported."""
+    for cluster, (vip, dev, *_rest) in CLUSTERS.items():
+        assert holds_vip(cluster + "-director1", vip, dev)
+    running = loads(120)
+    time.sleep(10)
+    stopped: Dict[str, float] = {}
+    results: Dict[str, Result] = {}
+    took: Dict[str, float] = {}
+    try:
+        for cluster in CLUSTERS:
+            stopped[cluster] = time.time()
+            lab("stop", cluster + "-director1")
+        for cluster, (vip, dev, *_rest) in CLUSTERS.items():
+            wait_for(functools.partial(holds_vip, cluster + "-director2", vip, dev), 60, 0.5)
+            took[cluster] = time.time() - stopped[cluster]
+        for cluster, load in running.items():
+            results[cluster] = load.finish(max(0.0, stopped[cluster] + 20 - time.time()))
+    finally:
+        for load in running.values():
+            load.stop()
+    gateway = holds_vip("nat-director2", NAT_GATEWAY, "eth1")
+    for cluster, res in results.items():
+        t_kill = stopped[cluster]
+        report(
+            "%s HA: MASTER %s-director1 powered off" % (cluster.upper(), cluster),
+            "%s; %s-director2 holds the VIP %.1f s after the stop (polled)%s; failure gap %.1f s "
+            "(first failure %.1f s, last %.1f s after the stop; target <= %.0f s: %s); "
+            "%d failures later than 10 s after the stop"
+            % (
+                res.summary(),
+                cluster,
+                took[cluster],
+                " and the gateway %s: %s" % (NAT_GATEWAY, gateway) if cluster == "nat" else "",
+                res.gap(),
+                (min(res.failures) - t_kill) if res.failures else 0.0,
+                (max(res.failures) - t_kill) if res.failures else 0.0,
+                TARGET_GAP,
+                "met" if res.gap() <= TARGET_GAP else "MISSED",
+                len([t for t in res.failures if t >= t_kill + 10]),
+            ),
+        )
+    assert gateway, "the NAT gateway did not move with the VIP"
+    for cluster, res in results.items():
+        assert not [t for t in res.failures if t >= stopped[cluster] + 10], (cluster, res.failures)
+        # VRRP's own bound is 3 x advert_int + skew; the test allows TCG jitter on top (as the ha scenario)
+        assert res.gap() <= 6.0, (cluster, res.gap())
+        assert res.served_by(CLUSTERS[cluster][2], after=stopped[cluster] + 10) > 0, cluster
+    # the real server's side of the NAT takeover: its replies go through director2 now
+    assert "192.0.2.253" in ssh("nat-rs1", "ip route show default")

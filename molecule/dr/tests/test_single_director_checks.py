@@ -5,7 +5,10 @@ requests/s from the client through the VIP:
 1. site.yml with lvs_checks=true hands the table from ipvs_table to keepalived in checker-only
    mode (no VRRP; the VIP stays the role's): 0 failed requests.
 2. The web server stopped on rs1: rs1 leaves the pool within the check bound of the role's
-   default checks; started again, it comes back.
+   default checks; started again, it comes back. Beside HTTP the same run adds a UDP service
+   (DNS, port 53) checked by DNS_CHECK and a TLS service (port 443) checked by SSL_GET with SNI
+   against a certificate this test makes; the real servers' nginx refuses a handshake without
+   that name. The DNS responder stopped on rs1: rs1 leaves the UDP pool, started: it returns.
 3. site.yml without it hands the table back to ipvs_table (keepalived stopped and disabled
    without emptying the table, the ipvsadm restore service unmasked): 0 failed requests.
 The reboot and the verify after it then prove the plain persistence of the switched-back director.
@@ -13,17 +16,143 @@ The reboot and the verify after it then prove the plain persistence of the switc
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
+import subprocess
+import tempfile
 import time
 
 import pytest
-from ha_load import Load, dead_web_server, playbook, report, ssh, weight_of
+from ha_load import Load, dead_web_server, lab_name, playbook, report, ssh, wait_for, weight_of
 
 MARKER = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "checks-tested")
 # The role's default checks (the planner's CHECK_DEFAULTS): delay_loop 3 + connect_timeout 2
 # + retry 1 x (delay_before_retry 1 + connect_timeout 2), plus slack.
 CHECK_BOUND = 3 + 2 + 1 * (1 + 2) + 3
 WEIGHTS = {"192.0.2.11": 3, "192.0.2.12": 1}
+VIP = "192.0.2.100"
+NAME = "www.example.org"
+# DNS_CHECK's own default retry is 3: delay_loop 3 + connect_timeout 2 + 3 x (1 + 2), plus slack
+DNS_BOUND = 3 + 2 + 3 * (1 + 2) + 3
+SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
+# The molecule inventory's HTTP service and, for this test only, a UDP and a TLS one with their checks.
+CHECKED = {
+    "lvs_checks": True,
+    "lvs_services": [
+        {"name": "http", "protocol": "tcp", "port": 80, "scheduler": "wrr", "u_threshold": 1000, "l_threshold": 500},
+        {"name": "dns", "protocol": "udp", "port": 53, "scheduler": "rr"},
+        {"name": "https", "protocol": "tcp", "port": 443, "scheduler": "rr"},
+    ],
+    "lvs_ha_checks": {
+        "dns": {"type": "DNS_CHECK", "dns_type": "A", "dns_name": NAME},
+        "https": {
+            "type": "SSL_GET",
+            "sni": True,
+            "virtualhost": NAME,
+            "urls": [{"path": "/health", "status_code": 200}],
+        },
+    },
+}
+TLS_SITE = (
+    """server {
+	listen 443 ssl default_server;
+	ssl_reject_handshake on;
+}
+server {
+	listen 443 ssl;
+	server_name %s;
+	ssl_certificate /etc/nginx/lvs-test.crt;
+	ssl_certificate_key /etc/nginx/lvs-test.key;
+	location = /health { default_type text/plain; return 200 "$hostname\\n"; }
+}
+"""
+    % NAME
+)
+
+
+def netns(*argv: str) -> str:
+    res = subprocess.run(
+        ["ip", "netns", "exec", "lvslab-" + lab_name()] + list(argv), capture_output=True, text=True, timeout=120
+    )
+    return res.stdout
+
+
+def in_service(service: str, address: str) -> bool:
+    """``address`` is a real server of ``service`` ("-u VIP:53", "-t VIP:443") on the director."""
+    return re.search(r"-> %s:\d+\s" % re.escape(address), ssh("director", "ipvsadm -Ln " + service)) is not None
+
+
+def serve_udp_and_tls() -> None:
+    """The real servers' side of the two extra services: a DNS responder as a transient unit
+    (dns_udp.py, answering with the real server's own address) and an nginx TLS site whose only
+    certificate is for NAME (made here, on the controller, for this run)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=" + NAME]
+            + ["-addext", "subjectAltName=DNS:" + NAME, "-keyout", tmp + "/key", "-out", tmp + "/crt"],
+            check=True,
+            capture_output=True,
+        )
+        with open(tmp + "/key", encoding="utf-8") as k, open(tmp + "/crt", encoding="utf-8") as c:
+            key, crt = k.read(), c.read()
+    with open(os.path.join(SHARED, "dns_udp.py"), encoding="utf-8") as fh:
+        responder = fh.read()
+    for rs, address in (("rs1", "192.0.2.11"), ("rs2", "192.0.2.12")):
+        files = {
+            "/usr/local/lib/lvs-test-dns.py": responder,
+            "/etc/nginx/lvs-test.key": key,
+            "/etc/nginx/lvs-test.crt": crt,
+            "/etc/nginx/sites-enabled/lvs-test-tls": TLS_SITE,
+        }
+        script = "".join("printf '%%s' %s > %s; " % (shlex.quote(text), path) for path, text in files.items())
+        ssh(rs, script + "chmod 600 /etc/nginx/lvs-test.key; nginx -t -q && systemctl reload nginx")
+        start_dns(rs, address)
+
+
+def start_dns(rs: str, address: str) -> None:
+    """The responder as a transient unit (gone once stopped: started again the same way)."""
+    ssh(
+        rs,
+        "systemd-run --collect --unit lvs-test-dns python3 /usr/local/lib/lvs-test-dns.py serve %s %s %s"
+        % (address, VIP, address),
+    )
+
+
+def remove_udp_and_tls() -> None:
+    for rs in ("rs1", "rs2"):
+        ssh(
+            rs,
+            "systemctl stop lvs-test-dns || true; rm -f /etc/nginx/sites-enabled/lvs-test-tls /etc/nginx/lvs-test.*"
+            " /usr/local/lib/lvs-test-dns.py; systemctl reload nginx",
+        )
+
+
+def udp_and_tls_checked() -> None:
+    """Both real servers pass DNS_CHECK and SSL_GET (with SNI: nginx refuses a handshake without
+    it, as the client sees); DNS responder stopped on rs1: out of the UDP pool, started: back."""
+    assert in_service("-u %s:53" % VIP, "192.0.2.11") and in_service("-u %s:53" % VIP, "192.0.2.12")
+    assert in_service("-t %s:443" % VIP, "192.0.2.11") and in_service("-t %s:443" % VIP, "192.0.2.12")
+    script = os.path.join(SHARED, "dns_udp.py")
+    assert set(netns("python3", script, "query", VIP, NAME, "6").split()) == {"192.0.2.11", "192.0.2.12"}
+    url = "https://%s/health" % NAME
+    with_sni = netns("curl", "-sk", "-m", "5", "--resolve", "%s:443:%s" % (NAME, VIP), url, url)
+    assert set(with_sni.split()) == {"rs1", "rs2"}, with_sni
+    assert netns("curl", "-sk", "-m", "5", "https://%s/health" % VIP) == ""  # no SNI, no handshake
+
+    ssh("rs1", "systemctl stop lvs-test-dns")
+    left = wait_for(lambda: not in_service("-u %s:53" % VIP, "192.0.2.11"), timeout=60, step=0.5)
+    answers = netns("python3", script, "query", VIP, NAME, "6").split()
+    start_dns("rs1", "192.0.2.11")
+    back = wait_for(lambda: in_service("-u %s:53" % VIP, "192.0.2.11"), timeout=60, step=0.5)
+    report(
+        "single director: DNS responder stopped on rs1",
+        "out of the UDP pool %.1f s after the stop (polled; DNS_CHECK bound %d s); 6 queries then: %s; "
+        "back %.1f s after the start; TLS pool (SSL_GET with SNI): both real servers, no SNI: no handshake"
+        % (left, DNS_BOUND, answers, back),
+    )
+    assert left <= DNS_BOUND and answers == ["192.0.2.12"] * 6, (left, answers)
 
 
 def units() -> str:
@@ -52,16 +181,21 @@ def switch(title: str, *args: str) -> None:
 def test_checks_on_a_single_director() -> None:
     if os.path.exists(MARKER):
         pytest.skip("tested in the first verify")
-    switch("single director: ipvs_table -> keepalived checks", "-e", '{"lvs_checks": true}')
+    serve_udp_and_tls()
+    switch("single director: ipvs_table -> keepalived checks", "-e", json.dumps(CHECKED))
     state = units()
     assert "keepalived active enabled" in state and "ipvsadm inactive masked" in state, state
     conf = ssh("director", "cat /etc/keepalived/keepalived.conf")
     assert "vrrp_instance" not in conf and conf.count("TCP_CHECK {") == 2, conf
+    assert conf.count("DNS_CHECK {") == 2 and conf.count("enable_sni") == 2, conf
     assert "192.0.2.100/32" in ssh("director", "ip -4 -o addr show dev eth1")  # the VIP stays the role's
 
     dead_web_server("director", CHECK_BOUND, title="single director: ")
+    udp_and_tls_checked()
 
     switch("single director: keepalived checks -> ipvs_table")
+    remove_udp_and_tls()
+    assert ":53" not in ssh("director", "ipvsadm -Ln")  # ipvs_table removed what the inventory does not have
     state = units()
     assert "keepalived inactive disabled" in state and "ipvsadm inactive enabled" in state, state
     assert "lvs-cluster.conf" not in ssh("director", "ls /etc/systemd/system/keepalived.service.d/ || true")

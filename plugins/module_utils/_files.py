@@ -17,16 +17,17 @@ import grp
 import os
 import pwd
 import re
+import shlex
 import stat
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 STATES = ("file", "directory", "link", "absent")
 DEFAULT_MODES = {"file": 0o644, "directory": 0o755}
 PARENT_MODE = 0o755
 MODE_RE = re.compile(r"^0?[0-7]{3,4}$")
-KNOWN_KEYS = {"path", "state", "content", "src", "mode", "owner", "group", "force"}
+KNOWN_KEYS = {"path", "state", "content", "src", "mode", "owner", "group", "force", "validate"}
 
 
 class FilesError(Exception):
@@ -54,6 +55,7 @@ class FileSpec:
     uid: int = 0
     gid: int = 0
     force: bool = True  # False: a file that exists is left as it is (content, mode, owner: a seed)
+    validate: Optional[str] = None  # a command with %s, run on the new content before any write
 
 
 @dataclass
@@ -182,6 +184,9 @@ def validate_files(
             raise FilesError(f"{where}: content must be a string")
         if state == "link" and (not isinstance(src, str) or not src):
             raise FilesError(f"{where}: src is required with state link")
+        validate = entry.get("validate")
+        if validate is not None and (state != "file" or not isinstance(validate, str) or "%s" not in validate):
+            raise FilesError(f"{where}: validate is a command with %s (the new content's path), for state file only")
         mode = parse_mode(mode_value, where) if mode_value is not None else DEFAULT_MODES.get(state)
         uid = gid = 0
         if state != "absent":
@@ -201,6 +206,7 @@ def validate_files(
                 uid=uid,
                 gid=gid,
                 force=force,
+                validate=validate,
             )
         )
     _check_nesting(specs)
@@ -452,6 +458,28 @@ def _apply_one(action: Action) -> None:
             os.lchown(spec.norm, spec.uid, spec.gid)
         else:
             make_link(spec.norm, spec.src or "", spec.uid, spec.gid)
+
+
+def check_contents(plan: FilesPlan, run: Callable[[List[str]], Tuple[int, str, str]]) -> None:
+    """Run the ``validate`` command of every file to be rewritten on its new content (a private
+    temporary file), all of them before the first write: a refused content changes nothing.
+
+    ``run(argv)`` returns (rc, stdout, stderr); raise FilesError naming the path on a refusal."""
+    for action in plan.actions:
+        spec = action.spec
+        if not (action.changed and action.rewrite and spec.validate):
+            continue
+        fd, tmp = tempfile.mkstemp(prefix=".lvs-validate-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(spec.content or b"")
+            argv = [word.replace("%s", tmp) for word in shlex.split(spec.validate)]
+            rc, out, err = run(argv)
+        finally:
+            _unlink_quietly(tmp)
+        if rc != 0:
+            detail = (err or out).strip().replace(tmp, spec.path)[-2000:]
+            raise FilesError(f"{spec.path}: the new content was refused by {spec.validate!r} (rc {rc}): {detail}")
 
 
 def apply_plan(plan: FilesPlan) -> List[str]:

@@ -89,6 +89,13 @@ options:
             O(ansible.builtin.copy#module:force=false). Only with O(files[].state=file).
         type: bool
         default: true
+      validate:
+        description:
+          - A command run on the new content before anything is written, with C(%s) standing for the path of a
+            private temporary copy (e.g. V(nft -c -f %s)); run without a shell. Every file's command runs before
+            the first write, and a non-zero exit changes nothing. Only for a file whose content changes, never in
+            check mode. Only with O(files[].state=file).
+        type: str
   units:
     description:
       - Systemd units to bring in line after the files, in the order given. A unit may appear only once.
@@ -198,6 +205,17 @@ EXAMPLES = r"""
         reload_on: [/etc/nginx/sites-available/example, /etc/nginx/sites-enabled/example]
         restart_on: [/etc/systemd/system/nginx.service.d/lvs-cluster.conf]
 
+- name: A firewall table checked by nft before it replaces the live one, then loaded by its unit
+  lvs.cluster.managed_files:
+    files:
+      - path: /etc/example/table.nft
+        mode: "0600"
+        content: "{{ lookup('ansible.builtin.template', 'table.nft.j2') }}"
+        validate: nft -c -f %s
+    units:
+      - name: example-nft.service
+        reload_on: [/etc/example/table.nft]
+
 - name: Hand over - the old daemon stopped and disabled when its drop-in goes, the new one unmasked and enabled
   lvs.cluster.managed_files:
     files:
@@ -259,6 +277,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._files import (
     FilesApplyError,
     FilesError,
     apply_plan,
+    check_contents,
     plan_diffs,
     plan_files,
     validate_files,
@@ -289,6 +308,7 @@ def main() -> None:
                     "owner": {"type": "str", "default": "root"},
                     "group": {"type": "str", "default": "root"},
                     "force": {"type": "bool", "default": True},
+                    "validate": {"type": "str"},
                 },
             },
             "units": {
@@ -324,6 +344,7 @@ def main() -> None:
         if module.check_mode:
             result["changed_paths"] = plan.changed_paths
         else:
+            check_contents(plan, runner)
             result["changed_paths"] = apply_plan(plan)
         reloaded, unit_plans = run_units(runner, units, result["changed_paths"], module.check_mode)
         result.update(daemon_reloaded=reloaded, units=units_result(unit_plans))

@@ -19,6 +19,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._files import (
     FilesError,
     FilesPlan,
     apply_plan,
+    check_contents,
     plan_diffs,
     plan_files,
     validate_files,
@@ -98,6 +99,8 @@ def mode_of(path: Path) -> int:
         ([{"path": "/f", "content": "", "colour": "red"}], "unknown key"),
         ([{"path": "/f", "content": "", "force": "no"}], "force must be a boolean"),
         ([{"path": "/d", "state": "directory", "force": False}], "force false is only used with state file"),
+        ([{"path": "/f", "content": "", "validate": "nft -c -f"}], "validate is a command with %s"),
+        ([{"path": "/d", "state": "directory", "validate": "true %s"}], "validate is a command with %s"),
         (
             [{"path": "/a", "content": ""}, {"path": "/a/b", "content": ""}],
             r"/a/b: inside /a, which is given with state file",
@@ -269,6 +272,34 @@ def test_conflict_later_in_the_list_changes_nothing(tmp_path: Path) -> None:
     with pytest.raises(FilesError, match="exists as a directory"):
         plan(files)
     assert snapshot(tmp_path) == before
+
+
+def test_validate_runs_on_the_new_content_before_any_write(tmp_path: Path) -> None:
+    """Every changed file's command sees its new content; a refusal later in the list changes nothing."""
+    files = [
+        {"path": str(tmp_path / "a.nft"), "content": "good", "validate": "check %s"},
+        {"path": str(tmp_path / "same"), "content": "kept", "validate": "check %s"},
+        {"path": str(tmp_path / "b.nft"), "content": "bad", "validate": "check --strict %s"},
+    ]
+    (tmp_path / "same").write_text("kept")
+    (tmp_path / "same").chmod(0o644)
+    seen: List[List[str]] = []
+
+    def run(argv: List[str]) -> Any:
+        content = Path(argv[-1]).read_text()
+        seen.append(argv[:-1] + [content])
+        return (1, "", "line 1: %s is bad" % argv[-1]) if content == "bad" else (0, "", "")
+
+    before = snapshot(tmp_path)
+    with pytest.raises(FilesError, match=r"b\.nft: the new content was refused by 'check --strict %s' \(rc 1\)") as exc:
+        check_contents(plan(files), run)
+    assert str(tmp_path / "b.nft") + " is bad" in str(exc.value)  # the temporary path is named as the real one
+    assert seen == [["check", "good"], ["check", "--strict", "bad"]]  # an unchanged file is not validated
+    assert snapshot(tmp_path) == before and not list(Path("/tmp").glob(".lvs-validate-*"))
+    files[2]["content"] = "fine"
+    p = plan(files)
+    check_contents(p, run)
+    assert apply_plan(p) == [files[0]["path"], files[2]["path"]]
 
 
 @needs_root

@@ -270,6 +270,7 @@ CLUSTER_VARS: Dict[str, Tuple[str, Any]] = {
     "lvs_nat_gateway": ("nat_gateway", ""),
     "lvs_firewall": ("firewall", "auto"),
     "lvs_nat_masquerade": ("nat_masquerade", False),
+    "lvs_nat_forward_policy": ("nat_forward_policy", True),
     "lvs_purge": ("purge", False),
     "lvs_nfs_exports": ("nfs_exports", []),
     "lvs_content_path": ("content_path", "/var/www/lvs"),
@@ -610,6 +611,7 @@ def _planned_options(model: Mapping[str, Any], role: str) -> Dict[str, Any]:
             "director_purge": model.get("purge"),
             "director_firewall": model.get("firewall"),
             "director_nat_masquerade": model.get("nat_masquerade"),
+            "director_nat_forward_policy": model.get("nat_forward_policy"),
             "director_nat_masquerade_source": network,
             "director_nat_masquerade_interface": model.get("vip_interface"),
             "director_vs_conntrack": mode == "nat",
@@ -1172,6 +1174,31 @@ def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
         v6 = ":" in source
         masq_rule = '%s saddr %s oifname "%s" masquerade' % ("ip6" if v6 else "ip", source, out_iface)
         masq_ipt[6 if v6 else 4].append("-A LVS_CLUSTER_NAT -s %s -o %s -j MASQUERADE" % (source, out_iface))
+    # NAT: the director routes between the real servers' network and the outside; it forwards
+    # only the real servers' own traffic (their replies, and their outbound traffic when masqueraded)
+    # and what belongs to it (established, related), nothing else of the cluster's address family.
+    forward = mode == "nat" and _bool(options.get("director_nat_forward_policy", True))
+    fwd_rules: List[str] = []
+    fwd_ipt: Dict[int, List[str]] = {4: [], 6: []}
+    if forward:
+        inner = options["director_interface"]
+        if _net(source) is None:
+            errors.append(
+                "director_nat_masquerade_source %r (the real servers' network) is not a network in CIDR form;"
+                " director_nat_forward_policy needs it" % source
+            )
+        elif check_iface(inner, "director_interface", errors):
+            v6 = ":" in source
+            fwd_rules = [
+                "ct state established,related accept",
+                '%s saddr %s iifname "%s" accept' % ("ip6" if v6 else "ip", source, inner),
+                "meta nfproto %s drop" % ("ipv6" if v6 else "ipv4"),
+            ]
+            fwd_ipt[6 if v6 else 4] = [
+                "-A LVS_CLUSTER_FWD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+                "-A LVS_CLUSTER_FWD -s %s -i %s -j ACCEPT" % (source, inner),
+                "-A LVS_CLUSTER_FWD -j DROP",
+            ]
     sysctls = dict(options.get("director_vs_sysctls") or {})
     sysctls["conntrack"] = 1 if _bool(options.get("director_vs_conntrack")) else 0
     for key, value in sysctls.items():
@@ -1214,7 +1241,9 @@ def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
         "masquerade": masquerade,
         "nft_masquerade": masq_rule,
         "iptables_masquerade": masq_ipt,
-        "firewall_needed": bool(nft) or masquerade,
+        "nft_forward": fwd_rules,
+        "iptables_forward": fwd_ipt,
+        "firewall_needed": bool(nft) or masquerade or bool(fwd_rules),
         "keepalived": keepalived,
     }
 

@@ -51,6 +51,7 @@ def options(services: int, servers: int) -> Dict[str, Any]:
     vips = sorted({"198.51.100.%d" % (1 + i % 250) for i in range(services)}, key=lambda a: int(a.split(".")[-1]))
     return {
         "director_mode": "nat",
+        "director_nat_masquerade_source": "192.0.2.0/24",
         "director_checks": True,
         "director_vips": vips,
         "director_interface": "eth1",

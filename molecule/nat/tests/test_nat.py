@@ -46,6 +46,38 @@ def test_director_forwards_and_masquerades(host) -> None:  # type: ignore[no-unt
     assert "masquerade" in rules and "192.0.2.0/24" in rules
 
 
+def test_table_follows_nftables_service(host) -> None:  # type: ignore[no-untyped-def]
+    """Debian's nftables.service loads /etc/nftables.conf, which starts with "flush ruleset": on its
+    restart and its reload the role's unit (PartOf, ReloadPropagatedFrom) loads the table again."""
+    only(host, "director")
+    for verb in ("restart", "reload"):
+        host.run_expect([0], "systemctl %s nftables.service" % verb)
+        rules = host.run("nft list table inet lvs_cluster")
+        assert rules.rc == 0 and "masquerade" in rules.stdout, (verb, rules.stdout, rules.stderr)
+    lc.check_alternates("http://%s/whoami" % VIP, SERVERS, 4)
+
+
+def test_director_is_not_an_open_router(host) -> None:  # type: ignore[no-untyped-def]
+    """The forward policy (lvs_nat_forward_policy, default on): a client that routes to a real
+    server through the director's outer address is dropped; the VIP still answers."""
+    only(host, "director")
+    assert "meta nfproto ipv4 drop" in host.check_output("nft list chain inet lvs_cluster forward")
+    lc.netns("ip route replace 192.0.2.11/32 via 198.51.100.1")
+    try:
+        direct = lc.netns("curl -s -m 3 http://192.0.2.11:8080/whoami || echo dropped")
+    finally:
+        lc.netns("ip route del 192.0.2.11/32 via 198.51.100.1")
+    assert direct.strip() == "dropped", direct
+    lc.check_alternates("http://%s/whoami" % VIP, SERVERS, 4)
+
+
+def test_real_server_reaches_out_masqueraded(host) -> None:  # type: ignore[no-untyped-def]
+    """The real servers' own traffic passes the forward policy and is masqueraded on the way out."""
+    if lc.name(host) not in SERVERS:
+        pytest.skip("real servers only")
+    host.run_expect([0], "ping -c 2 -W 3 198.51.100.254")
+
+
 def test_real_server(host) -> None:  # type: ignore[no-untyped-def]
     if lc.name(host) not in SERVERS:
         pytest.skip("real servers only")

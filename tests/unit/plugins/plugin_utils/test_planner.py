@@ -185,6 +185,20 @@ def test_nat_every_host() -> None:
     assert d["masquerade"] and d["firewall_needed"]
     assert d["nft_masquerade"] == 'ip saddr 192.0.2.0/24 oifname "eth2" masquerade'
     assert d["iptables_masquerade"] == {4: ["-A LVS_CLUSTER_NAT -s 192.0.2.0/24 -o eth2 -j MASQUERADE"], 6: []}
+    # the forward policy: the real servers' traffic and established flows, no other IPv4 forwarding
+    assert d["nft_forward"] == [
+        "ct state established,related accept",
+        'ip saddr 192.0.2.0/24 iifname "eth1" accept',
+        "meta nfproto ipv4 drop",
+    ]
+    assert d["iptables_forward"][4][-2:] == [
+        "-A LVS_CLUSTER_FWD -s 192.0.2.0/24 -i eth1 -j ACCEPT",
+        "-A LVS_CLUSTER_FWD -j DROP",
+    ]
+    v.update(lvs_nat_masquerade=False, lvs_nat_forward_policy=False)
+    off = plan(c, "director")
+    assert off["nft_forward"] == [] and off["iptables_forward"] == {4: [], 6: []} and not off["firewall_needed"]
+    v.update(lvs_nat_masquerade=True, lvs_nat_forward_policy=True)
     r = plan(c, "rs2")
     assert r["mode"] == "nat" and r["nat_gateway"] == "192.0.2.1" and r["web_port"] == 8080
     assert r["nat_routes"] == [{"destination": "0.0.0.0/0", "ip": "default"}]
@@ -773,8 +787,11 @@ def test_templates_render_the_plans() -> None:
     ipt4 = render("director", "director.iptables.j2", __director_plan=d, __family=4)
     assert "-A LVS_CLUSTER_MARK -d 198.51.100.100/32 -p tcp -m multiport --dports 443 -j MARK --set-mark 4\n" in ipt4
     assert "-A LVS_CLUSTER_NAT -s 192.0.2.0/24 -o eth2 -j MASQUERADE\n" in ipt4
+    assert "chain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n" in nft
+    assert "\t\tmeta nfproto ipv4 drop\n" in nft
+    assert "*filter\n:LVS_CLUSTER_FWD - [0:0]\n" in ipt4 and "-A LVS_CLUSTER_FWD -j DROP\n" in ipt4
     ipt6 = render("director", "director.iptables.j2", __director_plan=d, __family=6)
-    assert "-A " not in ipt6
+    assert "-A " not in ipt6 and ":LVS_CLUSTER_FWD - [0:0]\n" in ipt6
     sysctl = render("director", "ipvs-sysctl.conf.j2", __director_plan=d)
     assert "net.ipv4.vs.conntrack = 1\nnet.ipv4.vs.expire_nodest_conn = 1\n" in sysctl
     assert 'IFACE="eth1"' in render("director", "ipvsadm.Debian.j2", __director_plan=d, __director_rules_path="/x")

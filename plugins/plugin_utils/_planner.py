@@ -1199,6 +1199,21 @@ def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
                 "-A LVS_CLUSTER_FWD -s %s -i %s -j ACCEPT" % (source, inner),
                 "-A LVS_CLUSTER_FWD -j DROP",
             ]
+    # HA with the iptables backend: VRRP adverts and the sync daemon's packets from the peers are
+    # accepted by the role's own chain, jumped to first from INPUT, where the host's INPUT is
+    # restrictive (nftables cannot: an accept in one table does not overrule a drop in another).
+    in_ipt: Dict[int, List[str]] = {4: [], 6: []}
+    if _bool(options.get("director_ha")):
+        ha_iface = options.get("director_ha_interface") or options["director_interface"]
+        for peer in options.get("director_ha_directors") or []:
+            addr = _ip(peer.get("address"))
+            if peer.get("name") == host or addr is None or not IFACE_RE.match(str(ha_iface)):
+                continue
+            bits = 128 if addr.version == 6 else 32
+            in_ipt[addr.version] += [
+                "-A LVS_CLUSTER_IN -s %s/%d -i %s -p vrrp -j ACCEPT" % (addr, bits, ha_iface),
+                "-A LVS_CLUSTER_IN -s %s/%d -i %s -p udp --dport 8848 -j ACCEPT" % (addr, bits, ha_iface),
+            ]
     sysctls = dict(options.get("director_vs_sysctls") or {})
     sysctls["conntrack"] = 1 if _bool(options.get("director_vs_conntrack")) else 0
     for key, value in sysctls.items():
@@ -1243,7 +1258,12 @@ def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
         "iptables_masquerade": masq_ipt,
         "nft_forward": fwd_rules,
         "iptables_forward": fwd_ipt,
-        "firewall_needed": bool(nft) or masquerade or bool(fwd_rules),
+        "iptables_input": in_ipt,
+        # the INPUT chain alone installs the iptables backend where it is chosen (lvs_firewall: iptables)
+        "firewall_needed": bool(nft)
+        or masquerade
+        or bool(fwd_rules)
+        or (firewall == "iptables" and bool(in_ipt[4] or in_ipt[6])),
         "keepalived": keepalived,
     }
 

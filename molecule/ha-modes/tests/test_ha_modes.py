@@ -59,7 +59,22 @@ def test_vrrp_addresses_only_on_the_master(host) -> None:  # type: ignore[no-unt
         assert host.file("/proc/sys/net/ipv4/ip_forward").content_string.strip() == "1"
         assert "masquerade" in host.check_output("nft list table inet lvs_cluster")
     else:
-        assert "mark set 0x00000003" in host.check_output("nft list table inet lvs_cluster")
+        assert "--set-xmark 0x3/0xffffffff" in host.check_output("iptables -w -t mangle -S LVS_CLUSTER_MARK")
+
+
+def test_restrictive_host_firewall_lets_vrrp_and_sync_through(host) -> None:  # type: ignore[no-untyped-def]
+    """The TUN directors' INPUT drops by policy (prepare.yml); the role's chain, first in INPUT,
+    accepts the peer's VRRP and sync packets only (one MASTER: test_vrrp_addresses_only_on_the_master)."""
+    name = director_of(host)
+    if not name.startswith("tun"):
+        pytest.skip("the TUN directors have the restrictive firewall")
+    rules = host.check_output("iptables -w -S INPUT").splitlines()
+    assert rules[0] == "-P INPUT DROP" and rules[1] == "-A INPUT -j LVS_CLUSTER_IN", rules
+    peer = "203.0.113.2" if name.endswith("1") else "203.0.113.1"
+    assert host.check_output("iptables -w -S LVS_CLUSTER_IN").splitlines()[1:] == [
+        "-A LVS_CLUSTER_IN -s %s/32 -i eth1 -p vrrp -j ACCEPT" % peer,
+        "-A LVS_CLUSTER_IN -s %s/32 -i eth1 -p udp -m udp --dport 8848 -j ACCEPT" % peer,
+    ]
 
 
 def test_real_servers(host) -> None:  # type: ignore[no-untyped-def]
@@ -82,6 +97,14 @@ def test_baseline_no_failures() -> None:
         report("%s HA baseline" % cluster[0], res.summary())
         assert len(res.requests) == 100 and not res.failures, res.failures
         assert res.served_by(CLUSTERS[cluster[0]][2]) == 100
+
+
+def test_connections_synced_to_the_backup() -> None:
+    """The sync daemon (through the TUN directors' restrictive firewall too): the BACKUP's
+    connection table holds the client's connections of the baseline."""
+    for cluster, client in (("nat", "198.51.100.254"), ("tun", "203.0.113.254")):
+        took = wait_for(lambda c=cluster, a=client: a + ":" in ssh(c + "-director2", "ipvsadm -Lnc"), 30, 1)
+        report("%s HA sync" % cluster.upper(), "the client's connections in director2's table after %.0f s" % took)
 
 
 def test_masters_powered_off() -> None:

@@ -260,6 +260,7 @@ def test_ha_every_director() -> None:
     assert k2["unicast_src_ip"] == "192.0.2.2" and k2["unicast_peers"] == ["192.0.2.1"]
     assert k1["instance"] == "VI_web_ha" and k1["sync_daemon"] == "eth1 VI_web_ha id 51"
     assert k1["auth_pass"] == "molecule" and k1["virtual_ipaddress"] == ["192.0.2.100/32 dev eth1"]
+
     (vs,) = k1["virtual_servers"]
     assert vs["header"] == "192.0.2.100 80" and vs["method"] == "DR" and vs["protocol"] == "TCP"
     assert vs["check"].pop("checkers") == [
@@ -278,6 +279,27 @@ def test_ha_every_director() -> None:
         "# lvs.cluster rs 192.0.2.12 service http",
     ]
     assert plan(ha_cluster(), "director")["persist"] is False  # keepalived owns the table
+
+
+def test_ha_iptables_accepts_vrrp_and_sync_from_the_peers() -> None:
+    """lvs_firewall iptables: the role's INPUT chain accepts the peers' VRRP and sync packets (only)."""
+    assert plan(ha_cluster(), "director")["iptables_input"] == {
+        4: [
+            "-A LVS_CLUSTER_IN -s 192.0.2.2/32 -i eth1 -p vrrp -j ACCEPT",
+            "-A LVS_CLUSTER_IN -s 192.0.2.2/32 -i eth1 -p udp --dport 8848 -j ACCEPT",
+        ],
+        6: [],
+    }
+    assert not plan(ha_cluster(), "director")["firewall_needed"]  # auto: nothing else to install for it
+    c = ha_cluster()
+    c["web_ha"]["vars"]["lvs_firewall"] = "iptables"
+    d = plan(c, "director2")
+    assert (
+        d["firewall_needed"]
+        and d["iptables_input"][4][0] == "-A LVS_CLUSTER_IN -s 192.0.2.1/32 -i eth1 -p vrrp -j ACCEPT"
+    )
+    ipt4 = render("director", "director.iptables.j2", __director_plan=d, __family=4)
+    assert ":LVS_CLUSTER_IN - [0:0]\n-A LVS_CLUSTER_IN -s 192.0.2.1/32 -i eth1 -p vrrp -j ACCEPT\n" in ipt4
 
 
 def test_checks_on_a_single_director() -> None:

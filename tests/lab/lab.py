@@ -1240,7 +1240,12 @@ def cmd_up(args: argparse.Namespace) -> None:
     for index, entry in enumerate(spec, start=1):
         nets_in = entry.get("nets") or {"lan": None}
         if isinstance(nets_in, list):
-            nets_in = dict.fromkeys(nets_in)
+            # [lan, ext] or [{lan: 192.0.2.1}, {ext: 198.51.100.1}]: the order survives tools that
+            # sort mapping keys (molecule hands its platforms over sorted)
+            pairs: Dict[str, Optional[str]] = {}
+            for item in nets_in:
+                pairs.update(item if isinstance(item, dict) else {item: None})
+            nets_in = pairs
         nets = {}
         for net, addr in nets_in.items():
             if net not in NETWORKS:

@@ -10,7 +10,8 @@ requests/s from the client through the VIP:
    against a certificate this test makes; the real servers' nginx refuses a handshake without
    that name. The DNS responder stopped on rs1: rs1 leaves the UDP pool, started: it returns.
 3. site.yml without it hands the table back to ipvs_table (keepalived stopped and disabled
-   without emptying the table, the ipvsadm restore service unmasked): 0 failed requests.
+   without emptying the table, the ipvsadm restore service unmasked): 0 failed requests;
+   with lvs_purge the UDP and TLS services go.
 The reboot and the verify after it then prove the plain persistence of the switched-back director.
 """
 
@@ -194,9 +195,11 @@ def test_checks_on_a_single_director() -> None:
     dead_web_server("director", CHECK_BOUND, title="single director: ")
     udp_and_tls_checked()
 
-    switch("single director: keepalived checks -> ipvs_table")
+    # lvs_purge: ipvs_table removes the services the inventory no longer has (the test's UDP and TLS ones)
+    switch("single director: keepalived checks -> ipvs_table", "-e", '{"lvs_purge": true}')
     remove_udp_and_tls()
-    assert ":53" not in ssh("director", "ipvsadm -Ln")  # ipvs_table removed what the inventory does not have
+    table = ssh("director", "ipvsadm -Ln")
+    assert ":53" not in table and ":443" not in table, table
     state = units()
     assert "keepalived inactive disabled" in state and "ipvsadm inactive enabled" in state, state
     assert "lvs-cluster.conf" not in ssh("director", "ls /etc/systemd/system/keepalived.service.d/ || true")

@@ -1,5 +1,6 @@
 """HA in NAT and TUN mode with the role's defaults: the state after converge, then both
-MASTERs powered off at once under a bounded request loop through each VIP.
+MASTERs powered off at once under a bounded request loop through each VIP, then the TUN
+cluster's remaining director switched from HA to plain and back under load.
 
 The state tests run per host (testinfra); the load tests once. Every measured number is
 printed (HA-MEASURE lines) and appended to <ephemeral>/ha-measurements.txt.
@@ -14,7 +15,7 @@ from typing import Dict
 
 import lvs_checks as lc
 import pytest
-from ha_load import Load, Result, holds_vip, lab, report, ssh, wait_for
+from ha_load import Load, Result, holds_vip, lab, playbook, report, ssh, wait_for
 
 NAT_VIP = "198.51.100.100"
 NAT_GATEWAY = "192.0.2.253"
@@ -158,3 +159,57 @@ def test_masters_powered_off() -> None:
         assert res.served_by(CLUSTERS[cluster][2], after=stopped[cluster] + 10) > 0, cluster
     # the real server's side of the NAT takeover: its replies go through director2 now
     assert "192.0.2.253" in ssh("nat-rs1", "ip route show default")
+
+
+def units(director: str) -> str:
+    return ssh(
+        director,
+        "for u in keepalived ipvsadm; do echo $u $(systemctl is-active $u) $(systemctl is-enabled $u); done || true",
+    )
+
+
+def switch(title: str, *args: str) -> None:
+    """site.yml on tun-director2 (the MASTER now, director1 is off) under load through the TUN VIP."""
+    load = Load(600, url="http://%s/whoami" % TUN_VIP).start()
+    try:
+        time.sleep(5)
+        took = playbook("site.yml", "--limit", "tun-director2", *args)
+        t_end = time.time()
+        time.sleep(5)
+    finally:
+        load.stop()
+    res = load.result()
+    failed = res.failures
+    report(
+        title,
+        "%s; site.yml took %.0f s; failed requests from %.1f s to %.1f s after its start (gap %.1f s); "
+        "failures after it returned: %d"
+        % (
+            res.summary(),
+            took,
+            (min(failed) - t_end + took) if failed else 0.0,
+            (max(failed) - t_end + took) if failed else 0.0,
+            res.gap(),
+            len([t for t in failed if t >= t_end]),
+        ),
+    )
+    assert not [t for t in failed if t >= t_end], failed
+    assert res.served_by("tun-rs1", after=t_end) > 0
+
+
+def test_switch_ha_to_plain_and_back() -> None:
+    """HA -> plain on the remaining director: keepalived stops and is disabled without emptying the
+    table, ipvs_table and the ipvsadm restore service take over, the VIP becomes vip_iface's.
+    plain -> HA: keepalived adopts the table again, the restore service is masked. The requests
+    that fail while the VIP changes owner are counted and reported; none after each run."""
+    switch("TUN HA -> plain (tun-director2)", "-e", '{"lvs_ha": false}')
+    state = units("tun-director2")
+    assert "keepalived inactive disabled" in state and "ipvsadm inactive enabled" in state, state
+    assert holds_vip("tun-director2", TUN_VIP, "eth1")
+    assert "FWM  3 rr" in ssh("tun-director2", "ipvsadm -Ln")
+
+    switch("TUN plain -> HA (tun-director2)")
+    state = units("tun-director2")
+    assert "keepalived active enabled" in state and "ipvsadm inactive masked" in state, state
+    assert "--dont-release-ipvs" in ssh("tun-director2", "ps -o args= -C keepalived")
+    assert holds_vip("tun-director2", TUN_VIP, "eth1") and "FWM  3 rr" in ssh("tun-director2", "ipvsadm -Ln")

@@ -47,7 +47,7 @@ def serve(answer: str, addresses: List[str]) -> None:
 
 
 def query(server: str, name: str, count: int) -> None:
-    for _ in range(count):
+    for _query in range(count):
         qid = random.randrange(65536)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(1.0)

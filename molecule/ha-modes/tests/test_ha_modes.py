@@ -38,7 +38,7 @@ def director_of(host) -> str:  # type: ignore[no-untyped-def]
 
 def test_keepalived_owns_the_table(host) -> None:  # type: ignore[no-untyped-def]
     name = director_of(host)
-    vip, _dev, _rs, address, method = CLUSTERS[name.split("-")[0]]
+    vip, _dev, _rs, address, method = CLUSTERS[name.split("-", maxsplit=1)[0]]
     assert host.service("keepalived").is_running and host.service("keepalived").is_enabled
     assert not host.service("ipvsadm").is_enabled
     host.run_expect([0], "keepalived --config-test -f /etc/keepalived/keepalived.conf")
@@ -52,7 +52,7 @@ def test_vrrp_addresses_only_on_the_master(host) -> None:  # type: ignore[no-unt
     """director1 (automatic priority 150) holds the VIP; in NAT mode the real servers' gateway
     is an address of the same VRRP instance, on the inner interface."""
     name = director_of(host)
-    vip, dev, _rs, _address, _method = CLUSTERS[name.split("-")[0]]
+    vip, dev, _rs, _address, _method = CLUSTERS[name.split("-", maxsplit=1)[0]]
     master = name.endswith("1")
     assert ("inet %s/32" % vip in host.check_output("ip -4 -o addr show dev " + dev)) == master
     if name.startswith("nat"):

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
@@ -154,7 +155,10 @@ class Load:
         self.rate = rate
         self.url = url
         eph = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")
-        self.log = log or os.path.join(eph, "ha-load-%d.log" % int(time.time() * 1000))
+        if not log:  # a file of its own, also for loads started in the same millisecond
+            fd, log = tempfile.mkstemp(prefix="ha-load-", suffix=".log", dir=eph)
+            os.close(fd)
+        self.log = log
         self.proc: Optional[subprocess.Popen] = None
         self.started = 0.0
         self.stopped = 0.0

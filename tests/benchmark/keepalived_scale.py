@@ -8,9 +8,7 @@ dummy interface with one small asyncio listener on port 8080, so every check suc
 measures: ``keepalived --config-test``; the start until every real server is in the table;
 the resident memory of keepalived's processes; the checker count; keepalived's CPU share while
 it checks; a reload (SIGHUP) that changes one weight, until the kernel has it; the stop. The
-same table through ``ipvsadm-restore`` is the reference, and through the standalone path's
-code (``ipvs_table``'s module_utils, tests/benchmark/ipvs_bench_guest.py, in the same guest):
-from an empty table, with no change, and with the one changed weight. Prints a markdown table.
+same table through ``ipvsadm-restore`` is the reference. Prints a markdown table.
 
     LVS_LAB_NAME=kscale PYTHONPATH=tests:.build/collections \\
         python3 tests/benchmark/keepalived_scale.py [--services 1000] [--servers 10] [--keep]
@@ -20,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import re
 import tempfile
@@ -94,13 +91,6 @@ def rules(services: int, servers: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def table_json(services: int, servers: int, weight_of_first: int = 1) -> str:
-    """The planner's ipvs_services (what the role hands ipvs_table) of the same cluster."""
-    items = director_plan(options(services, servers), "director")["ipvs_services"]
-    items[0]["real_servers"][0]["weight"] = weight_of_first
-    return json.dumps(items)
-
-
 def timed(lab: LabHandle, cmd: str, timeout: float = 900) -> float:
     out = lab.ssh("director", "s=$(date +%%s.%%N); %s; e=$(date +%%s.%%N); echo T $s $e" % cmd, timeout=timeout)
     m = re.search(r"^T (\S+) (\S+)$", out.stdout, re.M)
@@ -133,18 +123,11 @@ def main() -> None:
     (tmp / "rules").write_text(rules(args.services, args.servers))
     (tmp / "listener.py").write_text(LISTENER)
     (tmp / "topology.yml").write_text(TOPOLOGY)
-    (tmp / "table.json").write_text(table_json(args.services, args.servers))
-    (tmp / "table7.json").write_text(table_json(args.services, args.servers, 7))
-    pkg = "ansible_collections/lvs/cluster/plugins/module_utils/"
-    guest_files = {n: tmp / n for n in ("keepalived.conf", "rules", "listener.py", "table.json", "table7.json")}
-    guest_files["bench.py"] = REPO / "tests" / "benchmark" / "ipvs_bench_guest.py"
-    for name in ("_netlink.py", "_ipvs.py", "_ipvs_model.py"):
-        guest_files[pkg + name] = REPO / "plugins" / "module_utils" / name
     lab = LabHandle(os.environ.get("LVS_LAB_NAME", "kscale"))
     lab.up(tmp / "topology.yml", reuse=True)
     rows: List[str] = []
     try:
-        lab.upload("director", guest_files, GUEST_DIR)
+        lab.upload("director", {n: tmp / n for n in ("keepalived.conf", "rules", "listener.py")}, GUEST_DIR)
         addrs = "; ".join("ip addr add 192.0.2.%d/32 dev lvsrs" % (10 + r) for r in range(args.servers))
         lab.ssh(
             "director",
@@ -179,22 +162,6 @@ def main() -> None:
             " do sleep 0.5; i=$((i+1)); done",
         )
         stop = timed(lab, "systemctl stop keepalived")
-        # the standalone path in the same guest: ipvs_table's code from an empty table, then again
-        # (no change), then the one changed weight; "process" = the whole python3 process
-        runs: Dict[str, Dict[str, Any]] = {}
-        for key, table in (("cold", "table.json"), ("same", "table.json"), ("weight", "table7.json")):
-            if key == "cold":
-                lab.ssh("director", "ipvsadm -C")
-            out = lab.ssh(
-                "director",
-                "cd %s && s=$(date +%%s.%%N); python3 bench.py %s; e=$(date +%%s.%%N); echo T $s $e"
-                % (GUEST_DIR, table),
-                timeout=900,
-            ).stdout
-            m = re.search(r"^T (\S+) (\S+)$", out, re.M)
-            assert m, out
-            runs[key] = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
-            runs[key]["process"] = float(m.group(2)) - float(m.group(1))
         hz = 100
         rows = [
             "| figure | value |",
@@ -210,12 +177,6 @@ def main() -> None:
             "| CPU of the checker process while it checks | %.0f %% of a core |" % (int(cpu) / hz / 20 * 100),
             "| reload (SIGHUP) until one changed weight is live | %.2f s |" % reload,
             "| stop | %.2f s |" % stop,
-            "| ipvs_table's code, empty table -> all (whole process) | %.2f s (changed %s, %d operations) |"
-            % (runs["cold"]["process"], runs["cold"]["changed"], runs["cold"]["ops"]),
-            "| ipvs_table's code, no change (whole process) | %.2f s (changed %s) |"
-            % (runs["same"]["process"], runs["same"]["changed"]),
-            "| ipvs_table's code, one weight changed (whole process) | %.2f s (%d operation) |"
-            % (runs["weight"]["process"], runs["weight"]["ops"]),
         ]
         print("\n".join(rows))
     finally:

@@ -93,6 +93,14 @@ def playbook(name: str, *args: str) -> float:
     return time.time() - start
 
 
+def units(director: str) -> str:
+    """``<unit> <active state> <enablement>`` of keepalived and ipvsadm on a director, one a line."""
+    return ssh(
+        director,
+        "for u in keepalived ipvsadm; do echo $u $(systemctl is-active $u) $(systemctl is-enabled $u); done || true",
+    )
+
+
 def holds_vip(host: str, vip: str = VIP, dev: str = "eth1") -> bool:
     try:
         return ("inet %s/" % vip) in ssh(host, "ip -4 -o addr show dev " + dev, timeout=30)

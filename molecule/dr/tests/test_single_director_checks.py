@@ -26,7 +26,7 @@ import tempfile
 import time
 
 import pytest
-from ha_load import Load, dead_web_server, lab_name, playbook, report, ssh, wait_for, weight_of
+from ha_load import Load, dead_web_server, lab_name, playbook, report, ssh, units, wait_for, weight_of
 
 MARKER = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "checks-tested")
 # The role's default checks (the planner's CHECK_DEFAULTS): delay_loop 3 + connect_timeout 2
@@ -161,13 +161,6 @@ def udp_and_tls_checked() -> None:
     assert left <= DNS_BOUND and answers == ["192.0.2.12"] * 6, (left, answers)
 
 
-def units() -> str:
-    return ssh(
-        "director",
-        "for u in keepalived ipvsadm; do echo $u $(systemctl is-active $u) $(systemctl is-enabled $u); done || true",
-    )
-
-
 def switch(title: str, *args: str) -> None:
     """site.yml on the director under load; 0 failed requests and the inventory weights after it."""
     load = Load(600).start()
@@ -189,7 +182,7 @@ def test_checks_on_a_single_director() -> None:
         pytest.skip("tested in the first verify")
     serve_udp_and_tls()
     switch("single director: ipvs_table -> keepalived checks", "-e", json.dumps(CHECKED))
-    state = units()
+    state = units("director")
     assert "keepalived active enabled" in state and "ipvsadm inactive masked" in state, state
     conf = ssh("director", "cat /etc/keepalived/keepalived.conf")
     assert "vrrp_instance" not in conf and conf.count("TCP_CHECK {") == 2, conf
@@ -204,7 +197,7 @@ def test_checks_on_a_single_director() -> None:
     remove_udp_and_tls()
     table = ssh("director", "ipvsadm -Ln")
     assert ":53" not in table and ":443" not in table, table
-    state = units()
+    state = units("director")
     assert "keepalived inactive disabled" in state and "ipvsadm inactive enabled" in state, state
     assert "lvs-cluster.conf" not in ssh("director", "ls /etc/systemd/system/keepalived.service.d/ || true")
     with open(MARKER, "w", encoding="utf-8") as fh:

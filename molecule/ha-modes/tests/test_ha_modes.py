@@ -15,7 +15,7 @@ from typing import Dict
 
 import lvs_checks as lc
 import pytest
-from ha_load import Load, Result, holds_vip, lab, playbook, report, ssh, wait_for
+from ha_load import Load, Result, holds_vip, lab, playbook, report, ssh, units, wait_for
 
 NAT_VIP = "198.51.100.100"
 NAT_GATEWAY = "192.0.2.253"
@@ -159,13 +159,6 @@ def test_masters_powered_off() -> None:
         assert res.served_by(CLUSTERS[cluster][2], after=stopped[cluster] + 10) > 0, cluster
     # the real server's side of the NAT takeover: its replies go through director2 now
     assert "192.0.2.253" in ssh("nat-rs1", "ip route show default")
-
-
-def units(director: str) -> str:
-    return ssh(
-        director,
-        "for u in keepalived ipvsadm; do echo $u $(systemctl is-active $u) $(systemctl is-enabled $u); done || true",
-    )
 
 
 def switch(title: str, *args: str, settle: float = 0.0) -> None:

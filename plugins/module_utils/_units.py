@@ -8,7 +8,8 @@ reads the new files: start or reload, never both in one run). A unit can also be
 stopped and masked, or stopped and disabled when one of its files goes (a handover to another
 owner), and a unit whose package is not installed can be left alone (``missing_ok``). One ``systemctl daemon-reload``
 comes first when a changed path is a unit file or drop-in; one ``systemctl show`` reads the
-state of every unit.
+state of every unit. The unit file operations (enable, disable, mask, unmask) of all units run
+next under one more daemon-reload, then the jobs (stop, start, reload, restart) in the units' order.
 
 ``validate_units`` checks the request against the files' paths, ``parse_show`` reads
 ``systemctl show``, ``plan_units`` decides the operations (nothing run), ``run_units`` runs them
@@ -28,6 +29,8 @@ KNOWN_KEYS = {"name", "enabled", "started", "masked", "missing_ok", "reload_on",
 ENABLED_STATES = {"enabled", "enabled-runtime", "static", "alias", "indirect", "generated", "transient"}
 MASKED_STATES = {"masked", "masked-runtime"}
 RUNNING_STATES = {"active", "activating", "reloading", "refreshing"}
+# Operations on unit files (symlinks), not on running units: batched under one daemon-reload
+UNIT_FILE_OPS = {"enable", "disable", "mask", "unmask"}
 # A changed path below one of these is a unit file or drop-in: systemd reads it after a daemon-reload
 UNIT_DIRS = ("/etc/systemd/system/", "/run/systemd/system/", "/usr/lib/systemd/system/", "/lib/systemd/system/")
 SHOW_PROPERTIES = ("LoadState", "ActiveState", "UnitFileState")
@@ -272,10 +275,29 @@ def run_units(
     plans = plan_units(specs, parse_show(out, names), changed_paths, check_mode)
     if check_mode:
         return reload_daemon, plans
+
+    # Unit file operations first, each without systemctl's own daemon-reload, then one reload for
+    # all of them: a daemon-reload costs seconds on a small or emulated host, and a handover
+    # (keepalived -> the ipvsadm restore service) paid several between keepalived's stop, which
+    # takes its VRRP addresses, and the VIP task that puts them back.
+    # A unit to be masked is stopped before: after the reload its unit is /dev/null, without ExecStop=.
+    def run(name: str, op: str, *options: str) -> None:
+        _check(runner, ["systemctl", *options, op, "--", name], done)
+        done.append({"name": name, "operation": op})
+
+    for plan in plans:
+        if "mask" in plan.operations and "stop" in plan.operations:
+            run(plan.name, "stop")
+    file_ops = [(plan.name, op) for plan in plans for op in plan.operations if op in UNIT_FILE_OPS]
+    for name, op in file_ops:
+        run(name, op, "--no-reload")
+    if file_ops:
+        _check(runner, ["systemctl", "daemon-reload"], done)
+    # then the other jobs (stop, start, reload, restart), in the order of the specs
     for plan in plans:
         for op in plan.operations:
-            _check(runner, ["systemctl", op, "--", plan.name], done)
-            done.append({"name": plan.name, "operation": op})
+            if op not in UNIT_FILE_OPS and not (op == "stop" and "mask" in plan.operations):
+                run(plan.name, op)
     return reload_daemon, plans
 
 

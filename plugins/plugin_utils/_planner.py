@@ -283,8 +283,8 @@ CLUSTER_VARS: Dict[str, Tuple[str, Any]] = {
     "lvs_ha_nopreempt": ("ha_nopreempt", False),
     "lvs_ha_auth_pass": ("ha_auth_pass", ""),
     "lvs_ha_unicast": ("ha_unicast", False),
-    "lvs_ha_advert_int": ("ha_advert_int", 1),
-    "lvs_ha_vrrp_version": ("ha_vrrp_version", 2),
+    "lvs_ha_advert_int": ("ha_advert_int", 0),
+    "lvs_ha_vrrp_version": ("ha_vrrp_version", 0),
     "lvs_ha_track_interfaces": ("ha_track_interfaces", []),
     "lvs_ha_track_scripts": ("ha_track_scripts", []),
     "lvs_ha_notify": ("ha_notify", {}),
@@ -909,6 +909,22 @@ TRACK_SCRIPT_INTS = {"interval": (1, 86400), "timeout": (1, 86400), "weight": (-
                      "rise": (1, 1000)}  # fmt: skip
 
 
+# The automatic VRRP timing (version 0, advert_int 0): VRRPv3 with adverts every 0.8 s, so that a
+# BACKUP takes over 3 x 0.8 s + skew = 2.4-2.45 s after the MASTER's last advert (docs/ha.md: the
+# failover gap stays <= 3 s); VRRPv2 with 1 s when a PASS authentication is set (VRRPv3 has none).
+AUTO_ADVERT_V3 = 0.8
+AUTO_ADVERT_V2 = 1
+
+
+def vrrp_timing(version: Any, advert: Any, auth: str) -> Tuple[Any, Any]:
+    """(VRRP version, advert_int) from the options; 0 or None is automatic."""
+    if not version:
+        version = 2 if auth else 3
+    if not advert:
+        advert = AUTO_ADVERT_V2 if version == 2 else AUTO_ADVERT_V3
+    return version, advert
+
+
 def _vrrp_extras(options: Mapping[str, Any], errors: List[str]) -> Dict[str, Any]:
     """Production VRRP settings: tracked interfaces and scripts, notify scripts, GARP knobs, preempt_delay."""
     tracked = options.get("director_ha_track_interfaces") or []
@@ -986,19 +1002,22 @@ def _keepalived(
     if not _int_in(priority, 0, 255):
         errors.append("director_ha_priority %r must be 0..255" % (priority,))
         priority = 0
-    version = options.get("director_ha_vrrp_version", 2)
+    auth = str(options.get("director_ha_auth_pass") or "")
+    if len(auth) > 8 or not re.match(r"^[\x21-\x7e]*$", auth) or any(c in auth for c in "{}#!\"'\\"):
+        errors.append("director_ha_auth_pass must be at most 8 printable characters without space { } # ! quotes \\")
+    # PASS authentication is VRRPv2's, and VRRPv2 is IPv4's: an IPv6-only instance goes without it
+    v4_auth = auth if any(":" not in str(v) for v in options["director_vips"]) else ""
+    version, advert = vrrp_timing(
+        options.get("director_ha_vrrp_version"), options.get("director_ha_advert_int"), v4_auth
+    )
     if version not in (2, 3):
-        errors.append("director_ha_vrrp_version %r must be 2 or 3" % (version,))
-    advert = options.get("director_ha_advert_int", 1)
+        errors.append("director_ha_vrrp_version %r must be 0 (automatic), 2 or 3" % (version,))
     try:
         advert_f = float(advert)
     except (TypeError, ValueError):
         advert_f = -1.0
     if advert_f <= 0 or (version == 2 and advert_f != round(advert_f)):
         errors.append("director_ha_advert_int %r must be > 0, whole seconds with VRRPv2" % (advert,))
-    auth = str(options.get("director_ha_auth_pass") or "")
-    if len(auth) > 8 or not re.match(r"^[\x21-\x7e]*$", auth) or any(c in auth for c in "{}#!\"'\\"):
-        errors.append("director_ha_auth_pass must be at most 8 printable characters without space { } # ! quotes \\")
     instance = options.get("director_ha_instance", "VI_LVS")
     _match(NAME_RE, instance, "director_ha_instance", errors, "letters, digits and _ . : -")
     ha_iface = options.get("director_ha_interface") or options["director_interface"]

@@ -156,7 +156,8 @@ def test_run_reloads_systemd_first_then_operates_in_order() -> None:
     assert fake.calls[1][:2] == ["systemctl", "show"]
     assert fake.operations() == [
         "daemon-reload",
-        "enable -- srv-www.mount",
+        "--no-reload enable -- srv-www.mount",
+        "daemon-reload",
         "start -- srv-www.mount",
         "reload -- nginx.service",
     ]
@@ -188,6 +189,10 @@ def test_run_failure_names_what_was_done() -> None:
     with pytest.raises(UnitsApplyError, match="start -- a.service failed") as info:
         run_units(fake, [UnitSpec(name="a.service")], [])
     assert info.value.done == [{"name": "a.service", "operation": "enable"}]
+    # a unit without changed files: no daemon-reload at all
+    fake = FakeSystemctl({"a.service": ("loaded", "inactive", "enabled")})
+    run_units(fake, [UnitSpec(name="a.service")], [])
+    assert fake.operations() == ["start -- a.service"]
 
 
 def test_run_show_failure_is_an_error() -> None:
@@ -212,14 +217,29 @@ def test_run_handover_stops_one_owner_and_unmasks_the_other() -> None:
     specs = validate_units(raw, [dropin])
     fake = FakeSystemctl(states)
     _reloaded, plans = run_units(fake, specs, [dropin])
+    # the unit files under one daemon-reload (not one per systemctl call), then the jobs
     assert fake.operations() == [
         "daemon-reload",
+        "--no-reload disable -- keepalived.service",
+        "--no-reload unmask -- ipvsadm.service",
+        "--no-reload enable -- ipvsadm.service",
+        "daemon-reload",
         "stop -- keepalived.service",
-        "disable -- keepalived.service",
-        "unmask -- ipvsadm.service",
-        "enable -- ipvsadm.service",
     ]
     assert [p.operations for p in plans][2] == ()
+    # the other way: the restore service stopped before its mask (its ExecStop= still known)
+    fake = FakeSystemctl(
+        {"keepalived.service": ("loaded", "inactive", "disabled"), "ipvsadm.service": ("loaded", "active", "enabled")}
+    )
+    back = validate_units([{"name": "ipvsadm.service", "masked": True}, {"name": "keepalived.service"}], [])
+    run_units(fake, back, [])
+    assert fake.operations() == [
+        "stop -- ipvsadm.service",
+        "--no-reload mask -- ipvsadm.service",
+        "--no-reload enable -- keepalived.service",
+        "daemon-reload",
+        "start -- keepalived.service",
+    ]
     # the drop-in already gone (no change): a keepalived of somebody else is left alone
     fake = FakeSystemctl(dict(states, **{"ipvsadm.service": ("loaded", "inactive", "enabled")}))
     run_units(fake, specs, [])

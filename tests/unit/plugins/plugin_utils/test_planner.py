@@ -281,6 +281,24 @@ def test_ha_every_director() -> None:
     assert plan(ha_cluster(), "director")["persist"] is False  # keepalived owns the table
 
 
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        # the automatic timing: VRRPv3, 0.8 s adverts (failover <= 3 s); VRRPv2, 1 s with a PASS authentication
+        ({"lvs_ha_auth_pass": ""}, (3, 0.8, "")),
+        ({}, (2, 1, "molecule")),
+        ({"lvs_ha_auth_pass": "", "lvs_ha_advert_int": 2}, (3, 2, "")),
+        ({"lvs_ha_vrrp_version": 2, "lvs_ha_auth_pass": ""}, (2, 1, "")),
+        ({"lvs_ha_vrrp_version": 3}, (3, 0.8, "")),  # VRRPv3 has no authentication: not rendered
+    ],
+)
+def test_vrrp_timing(change: Dict[str, Any], expected: Any) -> None:
+    k = plan(ha_cluster(**change), "director")["keepalived"]
+    assert (k["vrrp_version"], k["advert_int"], k["auth_pass"]) == expected
+    conf = render_keepalived(plan(ha_cluster(**change), "director"))
+    assert ("vrrp_version 3" in conf) == (expected[0] == 3) and "advert_int %s\n" % expected[1] in conf
+
+
 def test_ha_iptables_accepts_vrrp_and_sync_from_the_peers() -> None:
     """lvs_firewall iptables: the role's INPUT chain accepts the peers' VRRP and sync packets (only)."""
     assert plan(ha_cluster(), "director")["iptables_input"] == {
@@ -391,6 +409,8 @@ def test_production_vrrp_settings() -> None:
         ({"lvs_ha_notify": {"promote": "/bin/true"}}, "director_ha_notify must be a dict with the keys"),
         ({"lvs_ha_garp": {"master_repeat": 0}}, "master_repeat 0"),
         ({"lvs_ha_preempt_delay": 5000}, "director_ha_preempt_delay 5000"),
+        ({"lvs_ha_vrrp_version": 4}, "director_ha_vrrp_version 4 must be 0 (automatic), 2 or 3"),
+        ({"lvs_ha_advert_int": 0.5}, "director_ha_advert_int 0.5 must be > 0, whole seconds with VRRPv2"),
     ],
 )
 def test_validator_refuses_vrrp_settings(change: Dict[str, Any], needle: str) -> None:
@@ -420,6 +440,11 @@ def test_fwmark_and_ipv6() -> None:
     )
     c = {"v6": {"vars": dict(v, lvs_cluster="v6"), "hosts": dr_hosts(net="2001:db8::")}}
     d = plan(c, "director")
+    # an IPv6-only instance: VRRPv3 (VRRPv2 is IPv4's), its PASS authentication left out
+    v6_only = copy.deepcopy(c)
+    v6_only["v6"]["vars"].update(lvs_vips=["2001:db8:1::100"], lvs_services=v["lvs_services"][:1], lvs_ha_auth_pass="x")
+    k6 = plan(v6_only, "director")["keepalived"]
+    assert (k6["vrrp_version"], k6["advert_int"], k6["auth_pass"]) == (3, 0.8, "")
     web, dns = d["ipvs_services"]
     assert web["fwmark"] == 2 and web["family"] == "ipv6" and "port" not in web and "address" not in web
     assert web["real_servers"][0] == rs("2001:db8::11", "tunnel", 3, tun_type="ipip")

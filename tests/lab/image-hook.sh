@@ -12,7 +12,10 @@ chroot "$root" depmod -a "$LAB_KVER"
 
 case "$LAB_VARIANT" in
   full)
-    # the .debs apt downloaded become the local repository that serves minimal guests
+    # the .debs apt downloaded become the local repository that serves minimal guests, with
+    # those of the packages only a scenario installs (downloaded, not installed)
+    # shellcheck disable=SC2086
+    chroot "$root" apt-get install --download-only -y --no-install-recommends $LAB_REPO_PACKAGES
     mkdir -p "$LAB_REPO_DIR"
     cp "$root"/var/cache/apt/archives/*.deb "$LAB_REPO_DIR/"
     ;;

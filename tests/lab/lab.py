@@ -86,6 +86,9 @@ ROLE_PACKAGES = [
 # Debugging tools of the full image (no verifier runs them on a guest).
 TOOL_PACKAGES = ["tcpdump", "netcat-openbsd", "arping"]
 PACKAGES = BASE_PACKAGES + ROLE_PACKAGES + TOOL_PACKAGES
+# In the local repository only, installed by no image: what a scenario's prepare.yml installs as
+# the host's own software (iptables-persistent: a host firewall the role's units must follow).
+REPO_PACKAGES = ["iptables-persistent"]
 # Where minimal guests find the local repository: a qemu user-net guestfwd on the management
 # NIC; each connection runs `lab.py repo-serve` on the host (no route out of the lab).
 REPO_ADDR = "10.0.2.100"
@@ -428,7 +431,8 @@ def build_image(release: str = DEFAULT_RELEASE, variant: str = DEFAULT_VARIANT, 
     """The guest image of a Debian release and variant, built unless cached.
 
     full:    BASE_PACKAGES + ROLE_PACKAGES + TOOL_PACKAGES preinstalled; the .debs that
-             mmdebstrap downloaded are kept as the release's local repository (``repo/``).
+             mmdebstrap downloaded, and those of REPO_PACKAGES (downloaded, not installed), are
+             kept as the release's local repository (``repo/``).
     minimal: BASE_PACKAGES only (a fresh cloud image); its apt sources name the local
              repository of the full image of the same release, served at REPO_ADDR.
     """
@@ -451,6 +455,7 @@ def build_image(release: str = DEFAULT_RELEASE, variant: str = DEFAULT_VARIANT, 
         release,
         variant,
         " ".join(packages),
+        " ".join(REPO_PACKAGES) if variant == "full" else "",
         (kdir / ".done").read_text(),
         kver,
         key.with_suffix(".pub").read_text(),
@@ -485,6 +490,7 @@ def build_image(release: str = DEFAULT_RELEASE, variant: str = DEFAULT_VARIANT, 
                 LAB_REPO_ADDR=REPO_ADDR,
                 # full: where the hook keeps the downloaded .debs; minimal: the repository to index
                 LAB_REPO_DIR=str(full.root / "repo" if full else staging / "repo"),
+                LAB_REPO_PACKAGES=" ".join(REPO_PACKAGES),
             )
             cmd = [
                 "mmdebstrap",

@@ -113,6 +113,26 @@ def test_connections_synced_to_the_backup() -> None:
         report("%s HA sync" % cluster.upper(), "the client's connections in director2's table after %.0f s" % took)
 
 
+def test_netfilter_persistent_restart_and_reload() -> None:
+    """tun-director2's iptables-persistent restores the saved host rules (prepare.yml) over the
+    filter table, the role's LVS_CLUSTER_IN chain with it: the role's unit follows its restart
+    and its reload (PartOf=, ReloadPropagatedFrom=), and director2 keeps hearing the adverts
+    (test_masters_powered_off then finds it never entered MASTER)."""
+    saved = ssh("tun-director2", "cat /etc/iptables/rules.v4")
+    assert "-P INPUT DROP" not in saved and ":INPUT DROP" in saved and "LVS_CLUSTER" not in saved, saved
+    for verb in ("restart", "reload"):
+        ssh("tun-director2", "systemctl %s netfilter-persistent" % verb)
+        rules = ssh(
+            "tun-director2",
+            "iptables -w -S INPUT; iptables -w -S LVS_CLUSTER_IN; iptables -w -t mangle -S LVS_CLUSTER_MARK",
+        )
+        assert "-A INPUT -j LVS_CLUSTER_IN" in rules and "-s 203.0.113.1/32 -i eth1 -p vrrp -j ACCEPT" in rules, rules
+        assert "--set-xmark 0x3/0xffffffff" in rules, rules
+        assert rules.splitlines()[:2] == ["-P INPUT DROP", "-A INPUT -j LVS_CLUSTER_IN"], rules
+    time.sleep(4)  # longer than the master-down interval (2.4 s)
+    assert vrrp_state("tun-director2") == "BACKUP"
+
+
 def test_masters_powered_off() -> None:
     """Both MASTERs (director1 of each cluster) powered off at once: director2 takes the VRRP
     addresses; no failure later than 10 s after the power-off, the gap measured and reported."""

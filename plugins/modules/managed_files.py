@@ -26,6 +26,9 @@ description:
   - With O(units), the systemd units that read the files follow in the same call, after the files are in place
     (one C(systemctl daemon-reload) first when a changed path is a unit file or drop-in, one C(systemctl show)
     for the state of every unit) - instead of a C(ansible.builtin.systemd_service) task per unit and handlers.
+    The units' enable, disable, mask and unmask operations run first, with C(--no-reload) and one
+    C(systemctl daemon-reload) after them all; then the stop, start, reload and restart jobs, in the order
+    of O(units) (a unit to be masked is stopped before its mask).
     A unit is enabled and started when it is not; a unit that was already running is restarted or reloaded
     when a path of its O(units[].restart_on) or O(units[].reload_on) changed. A unit started here reads the
     new files, so it is not reloaded as well (start or reload, never both in one run).

@@ -280,11 +280,11 @@ def run_units(
     # all of them: a daemon-reload costs seconds on a small or emulated host, and a handover
     # (keepalived -> the ipvsadm restore service) paid several between keepalived's stop, which
     # takes its VRRP addresses, and the VIP task that puts them back.
-    # A unit to be masked is stopped before: after the reload its unit is /dev/null, without ExecStop=.
     def run(name: str, op: str, *options: str) -> None:
         _check(runner, ["systemctl", *options, op, "--", name], done)
         done.append({"name": name, "operation": op})
 
+    # a unit to be masked is stopped before: after the reload its unit is /dev/null, without ExecStop=
     for plan in plans:
         if "mask" in plan.operations and "stop" in plan.operations:
             run(plan.name, "stop")

@@ -25,7 +25,10 @@ def test_keepalived_conf_is_private(director) -> None:
     conf = director.file("/etc/keepalived/keepalived.conf")
     assert conf.mode == 0o600
     assert conf.user == "root"
-    assert "auth_pass molecule" in conf.content_string
+    # the automatic VRRP timing (no password set): VRRPv3, an advert every 0.8 s, the priorities 254 / 244
+    text = conf.content_string
+    assert "vrrp_version 3" in text and "advert_int 0.8\n" in text and "auth_pass" not in text
+    assert ("priority 254\n" if _name(director) == "director1" else "priority 244\n") in text
     assert "lvs_sync_daemon eth1" in conf.content_string
 
 

@@ -40,6 +40,9 @@ CHECK_BOUND = 2 + 1 * (1 + 1) + 3
 
 VARIANT_NEEDLES = {
     "ha": (
+        # a password: the automatic VRRP version is 2 (PASS authentication), adverts every second
+        "auth_pass s3cret",
+        "advert_int 1\n",
         "lvs_method TUN type gue port 6080",
         "MISC_CHECK",
         "misc_dynamic",
@@ -105,6 +108,7 @@ def test_template_variants_pass_keepalived_config_test(tmp_path) -> None:
         for needle in needles:
             assert needle in conf, (variant, needle)
         assert ("vrrp_instance" in conf) == variant.startswith("ha"), variant
+        assert not (variant.startswith("ha") and "vrrp_version 3" in conf), variant  # VRRPv2: the password
         out = subprocess.run(
             [
                 "python3",

@@ -285,19 +285,23 @@ def run_units(
         done.append({"name": name, "operation": op})
 
     # a unit to be masked is stopped before: after the reload its unit is /dev/null, without ExecStop=
-    for plan in plans:
-        if "mask" in plan.operations and "stop" in plan.operations:
-            run(plan.name, "stop")
+    early = [(plan.name, "stop") for plan in plans if {"stop", "mask"} <= set(plan.operations)]
     file_ops = [(plan.name, op) for plan in plans for op in plan.operations if op in UNIT_FILE_OPS]
+    # then the other jobs (stop, start, reload, restart), in the order of the specs
+    jobs = [
+        (plan.name, op)
+        for plan in plans
+        for op in plan.operations
+        if op not in UNIT_FILE_OPS and (plan.name, op) not in early
+    ]
+    for name, op in early:
+        run(name, op)
     for name, op in file_ops:
         run(name, op, "--no-reload")
     if file_ops:
         _check(runner, ["systemctl", "daemon-reload"], done)
-    # then the other jobs (stop, start, reload, restart), in the order of the specs
-    for plan in plans:
-        for op in plan.operations:
-            if op not in UNIT_FILE_OPS and not (op == "stop" and "mask" in plan.operations):
-                run(plan.name, op)
+    for name, op in jobs:
+        run(name, op)
     return reload_daemon, plans
 
 

@@ -5,8 +5,10 @@ Usage:
                                        ADDRESS (the VIP for DR clients, the real server's own
                                        address for keepalived's DNS_CHECK): a reply leaves from
                                        the address the query came to, as a DR real server's must
-  dns_udp.py query SERVER NAME COUNT   COUNT queries (one socket each, 1 s timeout); one line
-                                       each: the A record's address, or FAIL
+  dns_udp.py query SERVER NAME COUNT [INTERVAL]
+                                       COUNT queries (one socket each, 1 s timeout), INTERVAL
+                                       seconds apart (default 0); one line each: the A record's
+                                       address, or FAIL
 
 The real servers run it as a transient systemd unit the test starts and stops by name.
 """
@@ -18,6 +20,7 @@ import select
 import socket
 import struct
 import sys
+import time
 from typing import List
 
 
@@ -46,8 +49,10 @@ def serve(answer: str, addresses: List[str]) -> None:
             s.sendto(struct.pack("!HHHHHH", qid, 0x8180, 1, 1, 0, 0) + data[12:end] + rr, peer)
 
 
-def query(server: str, name: str, count: int) -> None:
-    for _query in range(count):
+def query(server: str, name: str, count: int, interval: float = 0.0) -> None:
+    for i in range(count):
+        if i and interval:
+            time.sleep(interval)
         qid = random.randrange(65536)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(1.0)
@@ -65,4 +70,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(sys.argv[2], sys.argv[3:])
     else:
-        query(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        query(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]) if len(sys.argv) > 5 else 0.0)

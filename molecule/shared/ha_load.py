@@ -69,8 +69,12 @@ def lab_inventory() -> str:
     return os.path.join(state, lab_name(), "inventory.yml")
 
 
+# the output of the last playbook() run
+LAST_OUTPUT = [""]
+
+
 def playbook(name: str, *args: str) -> float:
-    """Run playbooks/<name> against the molecule inventory; return its duration."""
+    """Run playbooks/<name> against the molecule inventory; return its duration (output: LAST_OUTPUT)."""
     eph = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
     start = time.time()
     res = subprocess.run(
@@ -89,6 +93,7 @@ def playbook(name: str, *args: str) -> float:
         check=False,
     )
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    LAST_OUTPUT[0] = res.stdout
     print(res.stdout[-1500:])
     return time.time() - start
 
@@ -295,59 +300,93 @@ def report(title: str, text: str) -> None:
         fh.write(time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime()) + line + "\n")
 
 
-def drain_cycle(directors: Sequence[str], address: str, server: str, weight: int, title: str) -> None:
-    """Drain ``server`` (playbooks/drain.yml) and undrain it (undrain.yml), each under load.
+def keepalived_state(director: str) -> str:
+    """What a reload or a restart of keepalived changes: its main PID, its start time, the
+    reloads it logged and its configuration's checksum ("" where keepalived is not running)."""
+    return ssh(
+        director,
+        "systemctl show -p MainPID -p ExecMainStartTimestampMonotonic keepalived;"
+        " journalctl -o cat -u keepalived | grep -c Reloading || true; md5sum /etc/keepalived/keepalived.conf || true",
+    )
 
-    0 failed requests, weight 0 on every director and no answer from it after the
-    drain; its inventory ``weight`` back and answers again after the undrain.
-    The loops are bounded (600 s) and stopped by PID 10 s after each playbook returns:
-    a playbook run in the emulated guests takes minutes.
-    """
+
+def drain(directors: Sequence[str], address: str, server: str, title: str, *extra: str) -> str:
+    """playbooks/drain.yml for ``server`` under load: 0 failed requests, weight 0 and a drain file
+    on every director, no answer from it after the drain. Returns the playbook's output."""
     load = Load(600).start()
     try:
         time.sleep(5)
-        took = playbook("drain.yml", "--limit", server, "-e", "drain_timeout=60")
+        took = playbook("drain.yml", "--limit", server, "-e", "drain_timeout=60", *extra)
+        out = LAST_OUTPUT[0]
         t_drained = time.time()
         weights = {d: weight_of(d, address) for d in directors}
         time.sleep(10)
     finally:
         load.stop()
     res = load.result()
+    files = {d: sorted(set(ssh(d, "cat /var/lib/lvs-cluster/drain/*@%s_*" % address).split())) for d in directors}
     report(
         "%sdrain %s under load" % (title, server),
-        "%s; drain.yml took %.0f s; %s weight after drain %s; %s answers after the drain: %d (of %d)"
+        "%s; drain.yml took %.0f s; %s weight after drain %s; drain files %s; %s answers after the drain: %d (of %d)"
         % (
             res.summary(),
             took,
             server,
             weights,
+            files,
             server,
             res.served_by(server, after=t_drained),
             len([1 for t, _ok, _detail in res.requests if t >= t_drained]),
         ),
     )
     assert weights == dict.fromkeys(directors, 0)
+    assert files == dict.fromkeys(directors, ["65535"])
     assert not res.failures, res.failures
     assert res.served_by(server, after=t_drained) == 0
+    return out
 
+
+def undrain(directors: Sequence[str], address: str, server: str, weight: int, title: str, *extra: str) -> List[int]:
+    """playbooks/undrain.yml for ``server`` under load, the weights polled on the first director
+    while it runs: 0 failed requests, the inventory ``weight`` on every director, no drain file,
+    answers from it. Returns the weights seen, in order, without repeats."""
+    seen: List[int] = []
     load = Load(600).start()
     try:
         time.sleep(5)
-        took = playbook("undrain.yml", "--limit", server)
+        poll = subprocess.Popen(  # one ssh that prints the weight every 0.3 s while the playbook runs
+            ["python3", os.path.join(project(), "tests/lab/lab.py"), "--lab", lab_name(), "ssh", directors[0], "--",
+             "for i in $(seq 600); do ipvsadm -Ln | grep -E -- '-> %s:80 ' | awk '{print $3}'; sleep 0.3; done"
+             % re.escape(address)],
+            stdout=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        try:
+            took = playbook("undrain.yml", "--limit", server, *extra)
+        finally:
+            time.sleep(1)
+            os.killpg(poll.pid, signal.SIGTERM)
+            lines = poll.communicate(timeout=30)[0].split()
+        for w in lines:
+            if w.isdigit() and (not seen or seen[-1] != int(w)):
+                seen.append(int(w))
         t_back = time.time()
         time.sleep(10)
     finally:
         load.stop()
     res = load.result()
     weights = {d: weight_of(d, address) for d in directors}
+    files = {d: ssh(d, "ls /var/lib/lvs-cluster/drain | grep -c @%s_ || true" % address).strip() for d in directors}
     report(
         "%sundrain %s under load" % (title, server),
-        "%s; undrain.yml took %.0f s; %s weight %s; %s answers in the 10 s after the undrain: %d"
-        % (res.summary(), took, server, weights, server, res.served_by(server, after=t_back)),
-    )
+        "%s; undrain.yml took %.0f s; %s weights seen on %s while it ran %s; weight after %s; %s answers in the 10 s "
+        "after the undrain: %d" % (res.summary(), took, server, directors[0], seen, weights, server,
+                                   res.served_by(server, after=t_back)),
+    )  # fmt: skip
     assert weights == dict.fromkeys(directors, weight)
+    assert files == dict.fromkeys(directors, "0")
     assert not res.failures, res.failures
     assert res.served_by(server, after=t_back) > 0
+    return seen
 
 
 def dead_web_server(director: str, check_bound: int, title: str = "", others: Sequence[str] = ()) -> None:

@@ -24,6 +24,18 @@ options:
     description: Include per-service and per-real-server statistics (64-bit counters and rates).
     type: bool
     default: true
+  drain_dir:
+    description:
+      - Directory of the drain files (M(lvs.cluster.ipvs_drain)); each real server gets C(drain), the
+        number in its file (the weight taken off its inventory weight; 65535 is drained, 0 none).
+    type: path
+    default: /var/lib/lvs-cluster/drain
+  connections:
+    description:
+      - Add C(entries) to each real server, its connection entries by state (C(ESTABLISHED),
+        C(TIME_WAIT), C(UDP)...; persistence templates left out), read from C(/proc/net/ip_vs_conn).
+    type: bool
+    default: false
 attributes:
   diff_mode:
     description: Makes no changes, so has no diff.
@@ -37,6 +49,12 @@ EXAMPLES = r"""
 - name: Show the active connections of the first real server
   ansible.builtin.debug:
     msg: "{{ lvs.ipvs.services[0].real_servers[0].active_conns }}"
+
+- name: Drain state and connection entries of every real server
+  lvs.cluster.ipvs_info:
+    stats: false
+    connections: true
+  register: lvs
 """
 
 RETURN = r"""
@@ -63,7 +81,9 @@ ipvs:
       elements: dict
       sample: [{state: master, mcast_ifn: eth1, syncid: 1, mcast_group: 224.0.0.81, mcast_port: 8848, mcast_ttl: 1}]
     services:
-      description: Virtual services (sorted like ipvsadm) with their real servers, counters and statistics.
+      description:
+        - Virtual services (sorted like ipvsadm) with their real servers, counters and statistics.
+        - Each real server has C(drain) and, with O(connections), C(entries).
       type: list
       elements: dict
     rules:
@@ -74,6 +94,12 @@ ipvs:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.lvs.cluster.plugins.module_utils._drain import (  # noqa: E402
+    DrainError,
+    annotate,
+    read_conns,
+    read_drains,
+)
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa: E402
     IpvsError,
     module_client,
@@ -87,6 +113,8 @@ def main() -> None:
         argument_spec={
             "stats": {"type": "bool", "default": True},
             "modprobe": {"type": "bool", "default": True},
+            "drain_dir": {"type": "path", "default": "/var/lib/lvs-cluster/drain"},
+            "connections": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -99,10 +127,16 @@ def main() -> None:
                 "conn_tab_size": info["conn_tab_size"],
                 "timeouts": client.timeouts(),
                 "daemons": client.daemons(),
-                "services": [s.to_dict(runtime=True) for s in sort_services(table.values())],
+                "services": [],
                 "rules": render_rules(table).splitlines(),
             }
-    except IpvsError as exc:
+        drains = read_drains(module.params["drain_dir"])
+        conns = read_conns() if module.params["connections"] else None
+        for svc in sort_services(table.values()):
+            out = svc.to_dict(runtime=True)
+            annotate(svc, out, drains, conns)
+            ipvs["services"].append(out)
+    except (IpvsError, DrainError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, ipvs=ipvs)
 

@@ -70,6 +70,12 @@ options:
       - With O(rules_path), also write the C(ipvsadm -e) lines of the real servers' connection
         thresholds, which the rules format cannot hold (see M(lvs.cluster.ipvs_rules_file)).
     type: path
+  drain_dir:
+    description:
+      - Directory of the drain files of M(lvs.cluster.ipvs_drain). The number in the file of a
+        real server of O(services) is taken off its weight before the table is planned and saved,
+        so that a drained real server stays drained (and a ramping one keeps its share).
+    type: path
 notes:
   - The diff is the table before and after in C(ipvsadm-save -n) format; with O(rules_path),
     the diff is a list that also holds each saved file's before and after.
@@ -125,6 +131,12 @@ services:
   returned: always
   type: int
   sample: 2
+drained:
+  description: Real servers whose weight a drain file lowered (service, address, port, weights, number).
+  returned: when O(drain_dir) is set
+  type: list
+  elements: dict
+  sample: [{service: "tcp:192.0.2.100:80", address: 192.0.2.11, port: 80, inventory_weight: 3, drain: 65535, weight: 0}]
 changed_paths:
   description: The saved files (O(rules_path), O(thresholds_path)) that were (or in check mode would be) written.
   returned: when O(rules_path) is set
@@ -137,6 +149,11 @@ from typing import Any, Dict, List  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.lvs.cluster.plugins.module_utils._drain import (  # noqa: E402
+    DrainError,
+    apply_drains,
+    read_drains,
+)
 from ansible_collections.lvs.cluster.plugins.module_utils._files import (  # noqa: E402
     FilesError,
     apply_plan,
@@ -166,6 +183,7 @@ def main() -> None:
             "modprobe": {"type": "bool", "default": True},
             "rules_path": {"type": "path"},
             "thresholds_path": {"type": "path"},
+            "drain_dir": {"type": "path"},
         },
         required_by={"thresholds_path": "rules_path"},
         supports_check_mode=True,
@@ -179,6 +197,7 @@ def main() -> None:
             if (s.get("state") or "present") not in ("present", "absent"):
                 raise IpvsError(f"services[{i}]: state must be present or absent, got {s.get('state')!r}")
         desired = table_from_spec(wanted)
+        drained = apply_drains(desired, read_drains(p["drain_dir"])) if p["drain_dir"] else []
         absent = list(table_from_spec(gone, "services (state=absent)"))
         dup = set(absent) & set(desired)
         if dup:
@@ -189,7 +208,7 @@ def main() -> None:
             current, plan = converge_table(
                 client, desired, absent, p["purge"], p["purge_real_servers"], module.check_mode
             )
-    except IpvsError as exc:
+    except (IpvsError, DrainError) as exc:
         module.fail_json(msg=str(exc))
     after = apply_plan_to_model(current, plan)
     result: Dict[str, Any] = {
@@ -198,6 +217,8 @@ def main() -> None:
         "ops": [op.describe() for op in plan.ops[:1000]],
         "services": len(after),
     }
+    if p["drain_dir"]:
+        result["drained"] = drained[:1000]
     # rendered only when used: the text of a table of thousands of services costs time
     after_text = render_rules(after) if p["rules_path"] or module._diff else ""
     file_diffs: List[Dict[str, str]] = []

@@ -27,6 +27,7 @@ import posixpath
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ansible_collections.lvs.cluster.plugins.module_utils._drain import DRAIN_DIR, PERSIST_MANIFEST, drain_path
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     MAX_THRESHOLD,
     MAX_WEIGHT,
@@ -162,14 +163,8 @@ def service_name(svc: Mapping[str, Any], index: int) -> str:
 
 
 def rs_marker(address: str, name: str) -> str:
-    """The comment above a real server block of keepalived.conf; drain/undrain edit the line after it."""
+    """The comment above a real server block of keepalived.conf (where a reader finds it)."""
     return "# lvs.cluster rs %s service %s" % (address, name)
-
-
-def weight_regexp(marker: str) -> str:
-    """The regular expression (Python ``re``) of the weight line of the real server block under
-    ``marker`` in keepalived.conf: group 1 is everything up to the weight value."""
-    return r"(%s\n\s+real_server [^\n]*\n\s+weight )\d+" % re.escape(marker)
 
 
 # --- small checks ------------------------------------------------------------------------------
@@ -1057,6 +1052,9 @@ def _keepalived(
             method += " port %d" % int(options.get("director_tun_port") or 0)
     virtual_servers: List[Dict[str, Any]] = []
     track_files: Dict[str, str] = {}
+    # the drain file of each real server (lvs.cluster.ipvs_drain): keepalived subtracts its number
+    # from the weight (track_file weight -1), no reload needed to drain, ramp back or undrain
+    drain_files: Dict[str, str] = {}
     for svc, spec in zip(services, table):
         name = spec["name"]
         check = _checks(options, name, str(spec.get("protocol", "")), errors)
@@ -1075,6 +1073,15 @@ def _keepalived(
                     path = ck["file"].replace("%a", rs["address"]).replace("%p", port)
                     ck["track_file"] = track_files.setdefault(path, _track_file_name(path))
                 checkers.append(ck)
+            try:
+                path = drain_path(spec, rs)
+            except IpvsValidationError as exc:
+                errors.append("%s: %s" % (name, exc))
+                path = ""
+            if path:
+                checkers.append(
+                    {"type": "FILE_CHECK", "track_file": drain_files.setdefault(path, _track_file_name(path))}
+                )
             real_servers.append(
                 dict(rs, port=rs.get("port", 0), marker=rs_marker(rs["address"], name), checkers=checkers)
             )
@@ -1129,12 +1136,15 @@ def _keepalived(
             ],
             "virtual_servers": virtual_servers,
             # FILE_CHECK files (track_file blocks): a non-zero number in the file fails the real server
-            "track_files": [{"name": n, "file": f} for f, n in sorted(track_files.items(), key=lambda i: i[1])],
+            "track_files": [
+                {"name": n, "file": f, "weight": 0} for f, n in sorted(track_files.items(), key=lambda i: i[1])
+            ]
+            + [{"name": n, "file": f, "weight": -1} for f, n in sorted(drain_files.items(), key=lambda i: i[1])],
             # their directories (managed_files entries): keepalived 2.3 refuses a track_file whose
             # directory does not exist (init_file creates the file, not the directory)
             "track_file_dirs": [
                 {"path": d, "state": "directory", "mode": "0755"}
-                for d in sorted({posixpath.dirname(f) for f in track_files})
+                for d in sorted({posixpath.dirname(f) for f in track_files} - {DRAIN_DIR})
             ],
         },
     )
@@ -1256,6 +1266,10 @@ def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
         "ha": ha,
         "owner": owner,
         "persist": _bool(options.get("director_persist", True)) and owner == "ipvs_table",
+        # drain state (lvs.cluster.ipvs_drain), read by ipvs_table and keepalived alike
+        "drain_dir": DRAIN_DIR,
+        # where ipvs_drain finds the saved table's paths (written by the role with persist)
+        "persist_manifest": PERSIST_MANIFEST,
         "purge": _bool(options.get("director_purge", False)),
         "firewall": firewall,
         "interface": options["director_interface"],
@@ -1480,8 +1494,9 @@ def nfs_plan(options: Mapping[str, Any], host: str = "") -> Dict[str, Any]:
 
 def drain_targets(model: Mapping[str, Any], host: str) -> Dict[str, Any]:
     """What drain.yml and undrain.yml change for real server ``host``: its address, the
-    directors, and per service (by name) the ``ipvs_real_server`` arguments with the inventory
-    weight and the keepalived.conf marker of its block. Fails when nothing matches."""
+    directors, whether keepalived owns their table, and per service (by name) the arguments of
+    the real server (``ipvs_drain``, ``ipvs_real_server``) with the inventory weight. Fails when
+    nothing matches."""
     entry = next((h for h in _hosts(model, "realserver") if h["name"] == host), None)
     if entry is None:
         raise PlanError(["%s is not a real server of cluster %s" % (host, model.get("name"))])
@@ -1496,8 +1511,7 @@ def drain_targets(model: Mapping[str, Any], host: str) -> Dict[str, Any]:
             continue
         key = {k: spec[k] for k in ("protocol", "address", "port", "fwmark", "family") if k in spec}
         args = dict({"virtual_" + k if k in ("address", "port") else k: v for k, v in key.items()}, **rs[0])
-        marker = rs_marker(entry["address"], spec["name"])
-        services.append({"name": spec["name"], "args": args, "regexp": weight_regexp(marker)})
+        services.append({"name": spec["name"], "args": args})
     if not services:
         raise PlanError(["%s (%s) is in no service of cluster %s" % (host, entry["address"], model.get("name"))])
     return {

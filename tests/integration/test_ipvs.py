@@ -15,7 +15,15 @@ from labtools import LabHandle
 
 TARGETS = Path(__file__).resolve().parent / "targets"
 # the order matters little, but ipvs_info unloads and reloads ip_vs first
-PLAYBOOKS = ["ipvs_info", "ipvs_table", "ipvs_service", "ipvs_real_server", "ipvs_rules_file", "ipvs_config"]
+PLAYBOOKS = [
+    "ipvs_info",
+    "ipvs_table",
+    "ipvs_service",
+    "ipvs_real_server",
+    "ipvs_rules_file",
+    "ipvs_config",
+    "ipvs_drain",
+]
 
 pytestmark = pytest.mark.lab
 

@@ -9,7 +9,9 @@ requests/s from the client through the VIP:
    (DNS, port 53) checked by DNS_CHECK and a TLS service (port 443) checked by SSL_GET with SNI
    against a certificate this test makes; the real servers' nginx refuses a handshake without
    that name. The DNS responder stopped on rs1: rs1 leaves the UDP pool, started: it returns.
-3. site.yml without it hands the table back to ipvs_table (keepalived stopped and disabled
+3. drain.yml and undrain.yml on rs1 (docs/operations.md): keepalived.conf untouched, no reload,
+   the drain waits for rs1's UDP entries of the DNS service under a query loop: 0 failed.
+4. site.yml without it hands the table back to ipvs_table (keepalived stopped and disabled
    without emptying the table, the ipvsadm restore service unmasked): 0 failed requests;
    with lvs_purge the UDP and TLS services go.
 The reboot and the verify after it then prove the plain persistence of the switched-back director.
@@ -24,9 +26,24 @@ import shlex
 import subprocess
 import tempfile
 import time
+from typing import List
 
 import pytest
-from ha_load import Load, dead_web_server, lab_name, playbook, report, ssh, units, wait_for, weight_of
+from ha_load import (
+    LAST_OUTPUT,
+    Load,
+    dead_web_server,
+    drain,
+    keepalived_state,
+    lab_name,
+    playbook,
+    report,
+    ssh,
+    undrain,
+    units,
+    wait_for,
+    weight_of,
+)
 
 MARKER = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "checks-tested")
 # The role's default checks (the planner's CHECK_DEFAULTS): delay_loop 3 + connect_timeout 2
@@ -161,6 +178,49 @@ def udp_and_tls_checked() -> None:
     assert left <= DNS_BOUND and answers == ["192.0.2.12"] * 6, (left, answers)
 
 
+def weights_of(address: str) -> List[str]:
+    """The weights of ``address`` in every service of the director, in ipvsadm's order."""
+    rows = [line.split() for line in ssh("director", "ipvsadm -Ln").splitlines() if "->" in line]
+    return [row[3] for row in rows if row[1].startswith(address + ":")]
+
+
+def drain_in_keepalived_mode() -> None:
+    """drain.yml and undrain.yml while keepalived owns the table (HTTP, DNS and TLS services):
+    keepalived.conf untouched and keepalived not reloaded; the drain waits for rs1's UDP entries
+    (IPVS's UDP timeout set to 10 s here, 300 s by default) under a bounded DNS query loop and the
+    HTTP load: 0 failed requests and queries; after it, rs1 answers no query."""
+    before = keepalived_state("director")
+    ssh("director", "ipvsadm --set 0 0 10")
+    script = os.path.join(SHARED, "dns_udp.py")
+    queries = subprocess.Popen(  # bounded: 600 queries 0.1 s apart, stopped by PID after the drain
+        ["ip", "netns", "exec", "lvslab-" + lab_name(), "python3", script, "query", VIP, NAME, "600", "0.1"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(3)
+        drain(["director"], "192.0.2.11", "rs1", "single director (keepalived): ")
+    finally:
+        queries.terminate()
+        answers = queries.communicate(timeout=30)[0].split()
+    waited = re.search(r"director\s+drained \(([\d.]+) s\)", LAST_OUTPUT[0])
+    after = netns("python3", script, "query", VIP, NAME, "6").split()
+    weights = weights_of("192.0.2.11")
+    during = keepalived_state("director")
+    report(
+        "single director (keepalived): drain of a UDP service",
+        "%d DNS queries during the drain, %d failed; drain.yml waited %s s for rs1's entries; 6 queries after: %s; "
+        "rs1 weights %s; keepalived not reloaded: %s"
+        % (len(answers), answers.count("FAIL"), waited.group(1) if waited else "?", after, weights, during == before),
+    )
+    assert answers and "FAIL" not in answers, answers
+    assert waited and float(waited.group(1)) >= 3, LAST_OUTPUT[0][-2000:]  # not done at once: the UDP entries
+    assert after == ["192.0.2.12"] * 6 and weights == ["0", "0", "0"], (after, weights)
+    assert during == before, (before, during)
+    undrain(["director"], "192.0.2.11", "rs1", 3, "single director (keepalived): ", "-e", "undrain_ramp_steps=1")
+    assert "0" not in weights_of("192.0.2.11") and keepalived_state("director") == before
+    ssh("director", "ipvsadm --set 0 0 300")
+
+
 def switch(title: str, *args: str) -> None:
     """site.yml on the director under load; 0 failed requests and the inventory weights after it."""
     load = Load(600).start()
@@ -191,6 +251,7 @@ def test_checks_on_a_single_director() -> None:
 
     dead_web_server("director", CHECK_BOUND, title="single director: ")
     udp_and_tls_checked()
+    drain_in_keepalived_mode()
 
     # lvs_purge: ipvs_table removes the services the inventory no longer has (the test's UDP and TLS ones)
     switch("single director: keepalived checks -> ipvs_table", "-e", '{"lvs_purge": true}')

@@ -1,8 +1,9 @@
 """Failures under load (10 requests/s, curl --max-time 1, from the client through the VIP).
 
-Run once (no testinfra host), in this order: a dead web server, a drain/undrain of a real
-server with playbooks/drain.yml and playbooks/undrain.yml, the MASTER director powered off
-and back (with a TCP connection held open across each), and the same with nopreempt.
+Run once (no testinfra host), in this order: a dead web server, a drain of a real server with
+playbooks/drain.yml, the MASTER director powered off and back (with a TCP connection held open
+across each; the real server stays drained through both), its undrain with
+playbooks/undrain.yml, and the same failover with nopreempt.
 Every measured number is printed (HA-MEASURE lines) and appended to
 <ephemeral>/ha-measurements.txt.
 """
@@ -21,8 +22,9 @@ from ha_load import (
     Load,
     conn_on,
     dead_web_server,
-    drain_cycle,
+    drain,
     holds_vip,
+    keepalived_state,
     lab,
     lab_name,
     playbook,
@@ -30,8 +32,10 @@ from ha_load import (
     report,
     rs_in_table,
     ssh,
+    undrain,
     vrrp_state,
     wait_for,
+    weight_of,
 )
 
 # delay_loop 2 + retry 1 x (connect_timeout 1 + delay_before_retry 1) in molecule.yml, plus slack.
@@ -146,10 +150,15 @@ def test_dead_web_server_leaves_the_pool() -> None:
     dead_web_server("director1", CHECK_BOUND, others=("director2",))  # the BACKUP checks too
 
 
-def test_drain_and_undrain_under_load() -> None:
-    """Before the failover tests: the connection test_master_director_comes_back leaves behind
-    (reset by director1, still ESTABLISHED on director2) would hold drain.yml until its timeout."""
-    drain_cycle(("director1", "director2"), "192.0.2.11", "rs1", weight=1, title="")
+def test_drain_under_load_without_reload() -> None:
+    """rs1 drained on both directors by its drain files: keepalived.conf untouched, keepalived not
+    reloaded. It stays drained through the failover and director1's boot (the next two tests) and
+    is undrained after them. Before the failover tests: the connection
+    test_master_director_comes_back leaves behind (reset by director1, still ESTABLISHED on
+    director2) would hold drain.yml until its timeout."""
+    before = {d: keepalived_state(d) for d in ("director1", "director2")}
+    drain(("director1", "director2"), "192.0.2.11", "rs1", "")
+    assert {d: keepalived_state(d) for d in ("director1", "director2")} == before
 
 
 def test_master_director_powered_off() -> None:
@@ -202,6 +211,7 @@ def test_master_director_powered_off() -> None:
         % (port, first, synced, "ok" if held_ok else "FAILED", second, port2, held_took),
     )
     assert not after, after
+    assert weight_of("director2", "192.0.2.11") == 0  # rs1 stays drained on the new MASTER
     # VRRP's own bound is 3 x advert_int after the MASTER's last advert; the test allows TCG jitter on top
     assert res.gap() <= 6.0, "failover gap %.1f s" % res.gap()
     assert held_ok and second == first and port2 == port, (held_ok, second, first, port2, port)
@@ -251,6 +261,16 @@ def test_master_director_comes_back() -> None:
     assert not holds_vip("director2")
     assert res.gap() <= 6.0, res.failures
     wait_for(lambda: rs_in_table("director1", "192.0.2.11") and rs_in_table("director1", "192.0.2.12"), 60)
+    # the drained rs1 stays drained on the director that booted (keepalived reads its drain file at start)
+    assert weight_of("director1", "192.0.2.11") == 0
+
+
+def test_undrain_after_failover_and_boot() -> None:
+    """undrain.yml in two steps on both directors: rs1's weight (1) back, no keepalived reload."""
+    before = {d: keepalived_state(d) for d in ("director1", "director2")}
+    undrain(("director1", "director2"), "192.0.2.11", "rs1", 1, "", "-e", "undrain_ramp_time=2", "-e",
+            "undrain_ramp_steps=2")  # fmt: skip
+    assert {d: keepalived_state(d) for d in ("director1", "director2")} == before
 
 
 def test_nopreempt_keeps_the_vip_on_the_backup() -> None:

@@ -12,6 +12,8 @@ import jinja2
 import pytest
 
 from ansible_collections.lvs.cluster.plugins.filter.lvs_cluster import lvs_drain_targets, lvs_validate
+from ansible_collections.lvs.cluster.plugins.module_utils._drain import DRAIN_DIR, drain_file_name
+from ansible_collections.lvs.cluster.plugins.modules import ipvs_drain
 from ansible_collections.lvs.cluster.plugins.plugin_utils._planner import (
     CHECK_DEFAULTS,
     DEFAULT_SERVICE_NAME,
@@ -352,7 +354,11 @@ def test_several_checkers_per_real_server() -> None:
     c = {"web_dr": {"vars": dr_vars(lvs_checks=True, lvs_ha_checks=checks), "hosts": dr_hosts()}}
     k = plan(c, "director")["keepalived"]
     (vs,) = k["virtual_servers"]
-    ssl, file_ck, misc = vs["real_servers"][0]["checkers"]
+    ssl, file_ck, misc, drain = vs["real_servers"][0]["checkers"]
+    assert drain == {
+        "type": "FILE_CHECK",
+        "track_file": "lvs_var_lib_lvs_cluster_drain_tcp_192_0_2_100_80_192_0_2_11_80",
+    }
     assert ssl["urls"] == [{"path": "/a", "status_code": "200 300-399", "digest": ""}] and ssl["sni"] is True
     assert (ssl["retry"], misc["retry"]) == (2, 0)  # the service's keys are the defaults of its checkers
     assert misc["misc_path"] == "/usr/local/bin/check 192.0.2.11 80"
@@ -361,6 +367,7 @@ def test_several_checkers_per_real_server() -> None:
     assert k["track_files"][0] == {
         "name": "lvs_var_lib_lvs_cluster_checks_192_0_2_11_80",
         "file": "/var/lib/lvs-cluster/checks/192.0.2.11-80",
+        "weight": 0,
     }
     assert k["track_file_dirs"] == [{"path": "/var/lib/lvs-cluster/checks", "state": "directory", "mode": "0755"}]
     flat = {"http": {"type": "HTTP_GET", "status_code": "200-299", "warmup": 0, "alpha": True}}
@@ -513,8 +520,9 @@ def render_keepalived(director: Dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("names", [[None], [None, "b"], ["a", None, "c"]])
-def test_ha_undrain_of_unnamed_services_matches_keepalived_conf(names: List[Any]) -> None:
-    """Regression: an HA undrain of a service without a name matched nothing and left weight 0."""
+def test_drain_files_of_keepalived_and_ipvs_drain_agree(names: List[Any]) -> None:
+    """keepalived's drain track files are the files ipvs_drain writes for drain.yml's arguments
+    (services with and without a name): a drain needs no keepalived.conf edit and no reload."""
     services = [dict({"port": 80 + i}, **({"name": n} if n else {})) for i, n in enumerate(names)]
     c = ha_cluster(lvs_services=services, lvs_ha_checks={})
     hostvars, groups = inventory(c)
@@ -522,16 +530,14 @@ def test_ha_undrain_of_unnamed_services_matches_keepalived_conf(names: List[Any]
     targets = lvs_drain_targets(hostvars, groups, "rs1")
     assert targets["ha"] and targets["address"] == "192.0.2.11" and targets["directors"] == ["director", "director2"]
     assert len(targets["services"]) == len(names)
-    drained = conf
-    for svc in targets["services"]:
-        drained, count = re.subn(svc["regexp"], r"\g<1>0", drained)
-        assert count == 1, (svc["name"], conf)
-    assert drained.count("weight 0") == len(names) and conf.count("weight 0") == 0
-    undrained = drained
-    for svc in targets["services"]:
-        undrained, count = re.subn(svc["regexp"], r"\g<1>%d" % svc["args"]["weight"], undrained)
-        assert count == 1
-    assert undrained == conf  # every weight back: no service left at 0
+    for (key, dest), svc in zip(ipvs_drain.targets([s["args"] for s in targets["services"]]), targets["services"]):
+        path = "%s/%s" % (DRAIN_DIR, drain_file_name(key, (dest["address"], dest["port"] or key[3])))
+        name = re.search(r"track_file (\S+) \{\n    file \"%s\"\n    weight -1\n}" % re.escape(path), conf)
+        assert name, (svc["name"], path, conf)
+        args = svc["args"]
+        block = conf.split("virtual_server %s %d {" % (args["virtual_address"], args["virtual_port"]))[1]
+        assert "FILE_CHECK {\n            track_file %s\n" % name.group(1) in block.split("\n}")[0]
+    assert "weight 0" not in conf
 
 
 def test_drain_targets_standalone_arguments() -> None:

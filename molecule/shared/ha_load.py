@@ -356,7 +356,7 @@ def undrain(directors: Sequence[str], address: str, server: str, weight: int, ti
         time.sleep(5)
         poll = subprocess.Popen(  # one ssh that prints the weight every 0.3 s while the playbook runs
             ["python3", os.path.join(project(), "tests/lab/lab.py"), "--lab", lab_name(), "ssh", directors[0], "--",
-             "for i in $(seq 600); do ipvsadm -Ln | grep -E -- '-> %s:80 ' | awk '{print $3}'; sleep 0.3; done"
+             "for i in $(seq 600); do ipvsadm -Ln | grep -E -- '-> %s:80 ' | awk '{print $4}'; sleep 0.3; done"
              % re.escape(address)],
             stdout=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip

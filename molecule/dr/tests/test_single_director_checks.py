@@ -186,11 +186,11 @@ def weights_of(address: str) -> List[str]:
 
 def drain_in_keepalived_mode() -> None:
     """drain.yml and undrain.yml while keepalived owns the table (HTTP, DNS and TLS services):
-    keepalived.conf untouched and keepalived not reloaded; the drain waits for rs1's UDP entries
-    (IPVS's UDP timeout set to 10 s here, 300 s by default) under a bounded DNS query loop and the
-    HTTP load: 0 failed requests and queries; after it, rs1 answers no query."""
+    keepalived.conf untouched and keepalived not reloaded; the drain waits for all of rs1's entries,
+    the UDP ones too, under a bounded DNS query loop and the HTTP load (IPVS's tcpfin and UDP
+    timeouts are 5 s and 10 s in this test, 120 s and 300 s by default): 0 failed requests and
+    queries; after it, rs1 answers no query."""
     before = keepalived_state("director")
-    ssh("director", "ipvsadm --set 0 0 10")
     script = os.path.join(SHARED, "dns_udp.py")
     queries = subprocess.Popen(  # bounded: 600 queries 0.1 s apart, stopped by PID after the drain
         ["ip", "netns", "exec", "lvslab-" + lab_name(), "python3", script, "query", VIP, NAME, "600", "0.1"],
@@ -198,7 +198,8 @@ def drain_in_keepalived_mode() -> None:
     )  # fmt: skip
     try:
         time.sleep(3)
-        drain(["director"], "192.0.2.11", "rs1", "single director (keepalived): ")
+        # the test's services (CHECKED) are in the playbook's inventory model only through -e
+        drain(["director"], "192.0.2.11", "rs1", "single director (keepalived): ", "-e", json.dumps(CHECKED))
     finally:
         queries.terminate()
         answers = queries.communicate(timeout=30)[0].split()
@@ -216,9 +217,18 @@ def drain_in_keepalived_mode() -> None:
     assert waited and float(waited.group(1)) >= 3, LAST_OUTPUT[0][-2000:]  # not done at once: the UDP entries
     assert after == ["192.0.2.12"] * 6 and weights == ["0", "0", "0"], (after, weights)
     assert during == before, (before, during)
-    undrain(["director"], "192.0.2.11", "rs1", 3, "single director (keepalived): ", "-e", "undrain_ramp_steps=1")
+    undrain(
+        ["director"],
+        "192.0.2.11",
+        "rs1",
+        3,
+        "single director (keepalived): ",
+        "-e",
+        "undrain_ramp_steps=1",
+        "-e",
+        json.dumps(CHECKED),
+    )
     assert "0" not in weights_of("192.0.2.11") and keepalived_state("director") == before
-    ssh("director", "ipvsadm --set 0 0 300")
 
 
 def switch(title: str, *args: str) -> None:
@@ -240,6 +250,9 @@ def switch(title: str, *args: str) -> None:
 def test_checks_on_a_single_director() -> None:
     if os.path.exists(MARKER):
         pytest.skip("tested in the first verify")
+    # short IPVS timeouts for the drain's wait (drain_in_keepalived_mode), set before the entries it
+    # waits for are made; put back at the end
+    ssh("director", "ipvsadm --set 0 5 10")
     serve_udp_and_tls()
     switch("single director: ipvs_table -> keepalived checks", "-e", json.dumps(CHECKED))
     state = units("director")
@@ -261,5 +274,6 @@ def test_checks_on_a_single_director() -> None:
     state = units("director")
     assert "keepalived inactive disabled" in state and "ipvsadm inactive enabled" in state, state
     assert "lvs-cluster.conf" not in ssh("director", "ls /etc/systemd/system/keepalived.service.d/ || true")
+    ssh("director", "ipvsadm --set 0 120 300")
     with open(MARKER, "w", encoding="utf-8") as fh:
         fh.write("done\n")

@@ -16,22 +16,36 @@ Standard library only (``_ipvs_model`` for the keys); no Ansible import; typed e
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import socket
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     AF_INET6,
+    DEL_DEST,
+    DEST_OPTIONS,
     MAX_WEIGHT,
+    NEW_DEST,
+    Dest,
     DestKey,
+    IpvsError,
     IpvsValidationError,
+    Op,
+    Plan,
     Service,
     ServiceKey,
+    apply_plan_to_model,
+    dest_from_spec,
     normalize_address,
+    plan_table,
+    render_rules,
     service_key_from_spec,
+    service_name,
 )
 
 DRAIN_DIR = "/var/lib/lvs-cluster/drain"
@@ -223,3 +237,145 @@ def annotate(
         rs["drain"] = drains.get(drain_file_name(svc.key, dkey), 0)
         if conns is not None:
             rs["entries"] = entries_of(conns, svc.key, dkey)
+
+
+# --- lvs.cluster.ipvs_drain ------------------------------------------------------------------------
+
+# its real_servers items: ipvs_real_server's arguments (what drain.yml hands over)
+SERVICE_ARGS = {"protocol": "protocol", "virtual_address": "address", "virtual_port": "port", "fwmark": "fwmark",
+                "family": "family"}  # fmt: skip
+Wanted = List[Tuple[ServiceKey, Dest]]
+
+
+def targets(items: Sequence[Mapping[str, Any]]) -> List[Tuple[ServiceKey, Dict[str, Any]]]:
+    """(service key, real server spec) of each item."""
+    known = set(SERVICE_ARGS) | DEST_OPTIONS
+    out = []
+    for i, item in enumerate(items):
+        unknown = sorted(k for k, v in item.items() if v is not None and k not in known)
+        if unknown:
+            raise IpvsValidationError("real_servers[%d]: unknown option(s) %s" % (i, ", ".join(unknown)))
+        spec = {SERVICE_ARGS[k]: item.get(k) for k in SERVICE_ARGS}
+        key = service_key_from_spec(dict(spec, persistent=1), "real_servers[%d]" % i)
+        out.append((key, {k: item.get(k) for k in DEST_OPTIONS}))
+    return out
+
+
+def plan_drain(
+    items: Sequence[Mapping[str, Any]], percent: int, directory: str
+) -> Tuple[List[Dict[str, Any]], Wanted, List[Dict[str, Any]]]:
+    """The drain files (managed_files entries), the real servers with the weight they get, and
+    the report of each, for ``percent`` of the inventory weight of every item."""
+    if not 0 <= percent <= 100:
+        raise IpvsValidationError("percent must be 0..100, got %d" % percent)
+    files: List[Dict[str, Any]] = []
+    wanted: Wanted = []
+    report: List[Dict[str, Any]] = []
+    for i, (key, rs) in enumerate(targets(items)):
+        svc = Service(af=key[0], protocol=key[1], address=key[2], port=key[3], fwmark=key[4])
+        dest = dest_from_spec(svc, rs, "real_servers[%d]" % i)
+        value = ramp_value(dest.weight, percent)
+        path = os.path.join(directory, drain_file_name(key, dest.key))
+        files.append({"path": path, "content": "%d\n" % value, "mode": "0644"} if value else
+                     {"path": path, "state": "absent"})  # fmt: skip
+        weight = drained_weight(dest.weight, value)
+        report.append(
+            {"service": service_name(key), "address": dest.address, "port": dest.port,
+             "inventory_weight": dest.weight, "drain": value, "weight": weight}
+        )  # fmt: skip
+        wanted.append((key, replace(dest, weight=weight)))
+    return files, wanted, report
+
+
+def live_services(client: Any, wanted: Wanted) -> Dict[ServiceKey, Service]:
+    """The live services of ``wanted``, with their real servers (``client``: an IpvsClient)."""
+    keys = {k for k, _d in wanted}
+    current: Dict[ServiceKey, Service] = {}
+    for svc in client.services():
+        if svc.key in keys:
+            svc.dests = client.dests(svc)
+            current[svc.key] = svc
+    return current
+
+
+def live_plan(client: Any, wanted: Wanted) -> Tuple[Dict[ServiceKey, Service], Plan]:
+    """The live services of ``wanted`` and the writes that give their real servers these weights
+    (a real server missing from its service is added)."""
+    current = live_services(client, wanted)
+    desired: Dict[ServiceKey, Service] = {}
+    for key, dest in wanted:
+        if key not in current:
+            raise IpvsError("service %s is not in the live table; run the director role first" % service_name(key))
+        base = desired.get(key, current[key])
+        desired[key] = replace(base, dests={**(base.dests or {}), dest.key: dest})
+    return current, plan_table(desired, current, purge_dests=False)
+
+
+def save_specs(after: Mapping[ServiceKey, Service], manifest: str = PERSIST_MANIFEST) -> List[Dict[str, Any]]:
+    """The saved table's files (managed_files entries) where the director role keeps them, named
+    in ``manifest``; none when there is no manifest (the role does not save the table)."""
+    try:
+        with open(manifest, encoding="utf-8") as fh:
+            paths = json.load(fh)
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise DrainError("cannot read %s: %s" % (manifest, exc)) from None
+    if not isinstance(paths, dict) or not isinstance(paths.get("rules_path"), str):
+        raise DrainError("%s: rules_path is missing" % manifest)
+    specs = [{"path": paths["rules_path"], "content": render_rules(after), "mode": "0600"}]
+    if paths.get("thresholds_path"):
+        specs.append(
+            {"path": paths["thresholds_path"], "content": render_rules(after, thresholds=True), "mode": "0600"}
+        )
+    return specs
+
+
+def entries_left(wanted: Wanted) -> Dict[str, Dict[str, int]]:
+    """``service@address:port`` -> connection entries by state, of the real servers that have any."""
+    conns = read_conns()
+    entries = {}
+    for key, dest in wanted:
+        found = entries_of(conns, key, dest.key)
+        if found:
+            entries["%s@%s:%d" % (service_name(key), dest.address, dest.port)] = found
+    return entries
+
+
+def wait_entries(wanted: Wanted, timeout: float, poll: float, inactive: bool, check_mode: bool) -> Dict[str, Any]:
+    """Poll the connection table until no open entry of the real servers is left, or ``timeout``
+    seconds (no wait in check mode): entries, open_entries, waited, complete."""
+    start = time.monotonic()
+    while True:
+        entries = entries_left(wanted)
+        left = sum(open_entries(e, inactive) for e in entries.values())
+        waited = time.monotonic() - start
+        if left == 0 or waited >= timeout or check_mode:
+            break
+        time.sleep(max(0.1, min(poll, timeout - waited)))
+    return {"entries": entries, "open_entries": left, "waited": round(waited, 1), "complete": left == 0}
+
+
+def expire_entries(client: Any, wanted: Wanted, entries: Mapping[str, Any], bound: float = 5.0) -> Dict[str, Any]:
+    """Take the real servers that have ``entries`` out of the live table, wait (at most ``bound``
+    seconds) until the kernel has expired their entries (expire_nodest_conn), and put them back
+    as they were: expired, entries_after_expire, ops."""
+    before = sum(sum(e.values()) for e in entries.values())
+    current = live_services(client, wanted)
+    out, back = Plan(), Plan()
+    for key, dest in wanted:
+        live = (current[key].dests or {}).get(dest.key) if key in current else None
+        if live is not None and "%s@%s:%d" % (service_name(key), dest.address, dest.port) in entries:
+            out.ops.append(Op(DEL_DEST, current[key], live))
+            back.ops.append(Op(NEW_DEST, current[key], live))
+    if not out.ops:
+        return {"expired": 0, "entries_after_expire": before, "ops": []}
+    client.apply(out, current)
+    try:
+        deadline = time.monotonic() + bound
+        while entries_left(wanted) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        client.apply(back, apply_plan_to_model(current, out))
+    left = sum(sum(e.values()) for e in entries_left(wanted).values())
+    return {"expired": before - left, "entries_after_expire": left, "ops": [op.describe() for op in out.ops + back.ops]}

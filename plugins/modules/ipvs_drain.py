@@ -21,7 +21,7 @@ description:
   - With O(wait_timeout), waits until the real servers have no connection entry left in these
     services (TCP active and inactive, UDP, SCTP), read from C(/proc/net/ip_vs_conn), and reports
     what is left when the time is up (without failing). O(expire) then expires what is left.
-version_added: 0.4.0
+version_added: 0.2.0
 author:
   - lvs.cluster contributors (@lvs-cluster)
 extends_documentation_fragment:
@@ -132,27 +132,25 @@ complete:
   type: bool
 expired:
   description: Entries expired by O(expire).
-  returned: when O(expire) is set
+  returned: when O(expire) is set and entries were left
+  type: int
+entries_after_expire:
+  description: Entries still there after O(expire) (0 when the kernel expired them all).
+  returned: when O(expire) is set and entries were left
   type: int
 """
 
-import json  # noqa: E402
-import os  # noqa: E402
-import time  # noqa: E402
-from dataclasses import replace  # noqa: E402
-from typing import Any, Dict, List, Tuple  # noqa: E402
+from typing import Any, Dict, List  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.lvs.cluster.plugins.module_utils._drain import (  # noqa: E402
-    PERSIST_MANIFEST,
     DrainError,
-    drain_file_name,
-    drained_weight,
-    entries_of,
-    open_entries,
-    ramp_value,
-    read_conns,
+    expire_entries,
+    live_plan,
+    plan_drain,
+    save_specs,
+    wait_entries,
 )
 from ansible_collections.lvs.cluster.plugins.module_utils._files import (  # noqa: E402
     FilesError,
@@ -165,78 +163,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa
     IpvsError,
     apply_plan_to_model,
     module_client,
-    plan_table,
-    render_rules,
 )
-from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (  # noqa: E402
-    DEL_DEST,
-    DEST_OPTIONS,
-    NEW_DEST,
-    Dest,
-    Op,
-    Plan,
-    Service,
-    ServiceKey,
-    dest_from_spec,
-    service_key_from_spec,
-    service_name,
-)
-
-SERVICE_ARGS = {"protocol": "protocol", "virtual_address": "address", "virtual_port": "port", "fwmark": "fwmark",
-                "family": "family"}  # fmt: skip
-
-
-def targets(items: List[Dict[str, Any]]) -> List[Tuple[ServiceKey, Dict[str, Any]]]:
-    """(service key, real server spec) of each item."""
-    out = []
-    for i, item in enumerate(items):
-        known = set(SERVICE_ARGS) | DEST_OPTIONS
-        unknown = sorted(k for k, v in item.items() if v is not None and k not in known)
-        if unknown:
-            raise IpvsError("real_servers[%d]: unknown option(s) %s" % (i, ", ".join(unknown)))
-        spec = {SERVICE_ARGS[k]: item.get(k) for k in SERVICE_ARGS}
-        key = service_key_from_spec(dict(spec, persistent=1), "real_servers[%d]" % i)
-        out.append((key, {k: item.get(k) for k in DEST_OPTIONS}))
-    return out
-
-
-def live_services(client: Any, wanted: List[Tuple[ServiceKey, Dest]]) -> Dict[ServiceKey, Service]:
-    """The live services of ``wanted``, with their real servers."""
-    keys = {k for k, _d in wanted}
-    current: Dict[ServiceKey, Service] = {}
-    for svc in client.services():
-        if svc.key in keys:
-            svc.dests = client.dests(svc)
-            current[svc.key] = svc
-    return current
-
-
-def live_plan(client: Any, wanted: List[Tuple[ServiceKey, Dest]]) -> Tuple[Dict[ServiceKey, Service], Any]:
-    """The live services of ``wanted`` and the writes that give their real servers these weights."""
-    current = live_services(client, wanted)
-    desired: Dict[ServiceKey, Service] = {}
-    for key, dest in wanted:
-        if key not in current:
-            raise IpvsError("service %s is not in the live table; run the director role first" % service_name(key))
-        base = desired.get(key, current[key])
-        desired[key] = replace(base, dests={**(base.dests or {}), dest.key: dest})
-    return current, plan_table(desired, current, purge_dests=False)
-
-
-def save_specs(after: Dict[ServiceKey, Service]) -> List[Dict[str, Any]]:
-    """The saved table's files, where the director role keeps them (none when it does not)."""
-    try:
-        with open(PERSIST_MANIFEST, encoding="utf-8") as fh:
-            paths = json.load(fh)
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
-        raise DrainError("cannot read %s: %s" % (PERSIST_MANIFEST, exc)) from None
-    specs = [{"path": paths["rules_path"], "content": render_rules(after), "mode": "0600"}]
-    if paths.get("thresholds_path"):
-        thresholds = render_rules(after, thresholds=True)
-        specs.append({"path": paths["thresholds_path"], "content": thresholds, "mode": "0600"})
-    return specs
 
 
 def main() -> None:
@@ -256,26 +183,9 @@ def main() -> None:
     )
     p = module.params
     result: Dict[str, Any] = {"changed": False, "changed_paths": [], "ops": [], "real_servers": []}
-    if not 0 <= p["percent"] <= 100:
-        module.fail_json(msg="percent must be 0..100, got %d" % p["percent"])
+    diffs: List[Dict[str, str]] = []
     try:
-        items = targets(p["real_servers"])
-        files: List[Dict[str, Any]] = []
-        wanted: List[Tuple[ServiceKey, Dest]] = []
-        for i, (key, rs) in enumerate(items):
-            dest = dest_from_spec(Service(af=key[0], protocol=key[1], address=key[2], port=key[3], fwmark=key[4]), rs,
-                                  "real_servers[%d]" % i)  # fmt: skip
-            value = ramp_value(dest.weight, p["percent"])
-            path = os.path.join(p["drain_dir"], drain_file_name(key, dest.key))
-            files.append({"path": path, "content": "%d\n" % value, "mode": "0644"} if value else
-                         {"path": path, "state": "absent"})  # fmt: skip
-            applied = drained_weight(dest.weight, value)
-            result["real_servers"].append(
-                {"service": service_name(key), "address": dest.address, "port": dest.port,
-                 "inventory_weight": dest.weight, "drain": value, "weight": applied}
-            )  # fmt: skip
-            wanted.append((key, replace(dest, weight=applied)))
-        diffs: List[Dict[str, str]] = []
+        files, wanted, result["real_servers"] = plan_drain(p["real_servers"], p["percent"], p["drain_dir"])
         if p["live"]:
             with module_client(module) as client:
                 current, plan = live_plan(client, wanted)
@@ -290,67 +200,20 @@ def main() -> None:
         result["changed_paths"] = fplan.changed_paths if module.check_mode else apply_plan(fplan)
         result["changed"] = bool(result["ops"] or result["changed_paths"])
         if p["wait_timeout"] > 0 or p["expire"]:
-            wait(module, wanted, result)
+            result.update(
+                wait_entries(wanted, p["wait_timeout"], p["wait_poll"], p["wait_inactive"], module.check_mode)
+            )
         if p["expire"] and result["entries"] and not module.check_mode:
             with module_client(module) as client:
-                expire(client, wanted, result)
+                expired = expire_entries(client, wanted, result["entries"])
+            result.update(expired)
+            result["changed"] = result["changed"] or bool(expired["ops"])
+            result["ops"] = result["ops"] + expired.pop("ops")
     except (IpvsError, DrainError, FilesError) as exc:
         module.fail_json(msg=str(exc), **result)
     if module._diff:
         result["diff"] = diffs
     module.exit_json(**result)
-
-
-def entries_left(wanted: List[Tuple[ServiceKey, Dest]]) -> Dict[str, Dict[str, int]]:
-    """``service@address:port`` -> entries by state, of the real servers that have any."""
-    conns = read_conns()
-    entries = {}
-    for key, dest in wanted:
-        found = entries_of(conns, key, dest.key)
-        if found:
-            entries["%s@%s:%d" % (service_name(key), dest.address, dest.port)] = found
-    return entries
-
-
-def wait(module: AnsibleModule, wanted: List[Tuple[ServiceKey, Dest]], result: Dict[str, Any]) -> None:
-    """Poll the connection table until no open entry of the real servers is left, or the timeout."""
-    p = module.params
-    start = time.monotonic()
-    while True:
-        entries = entries_left(wanted)
-        left = sum(open_entries(e, p["wait_inactive"]) for e in entries.values())
-        waited = time.monotonic() - start
-        if left == 0 or waited >= p["wait_timeout"] or module.check_mode:
-            break
-        time.sleep(max(0.1, min(p["wait_poll"], p["wait_timeout"] - waited)))
-    result.update(entries=entries, open_entries=left, waited=round(waited, 1), complete=left == 0)
-
-
-def expire(client: Any, wanted: List[Tuple[ServiceKey, Dest]], result: Dict[str, Any]) -> None:
-    """Take the real servers that have entries out of the live table, wait (at most 5 s) until the
-    kernel has expired their entries (expire_nodest_conn), put them back as they were."""
-    before = sum(sum(e.values()) for e in result["entries"].values())
-    current = live_services(client, wanted)
-    out = Plan()
-    back = Plan()
-    for key, dest in wanted:
-        live = (current[key].dests or {}).get(dest.key) if key in current else None
-        if live is not None and "%s@%s:%d" % (service_name(key), dest.address, dest.port) in result["entries"]:
-            out.ops.append(Op(DEL_DEST, current[key], live))
-            back.ops.append(Op(NEW_DEST, current[key], live))
-    if not out.ops:
-        result["expired"] = 0
-        return
-    client.apply(out, current)
-    try:
-        deadline = time.monotonic() + 5
-        while entries_left(wanted) and time.monotonic() < deadline:
-            time.sleep(0.2)
-    finally:
-        client.apply(back, apply_plan_to_model(current, out))
-    left = sum(sum(e.values()) for e in entries_left(wanted).values())
-    result.update(changed=True, expired=before - left, entries_after_expire=left)
-    result["ops"] = result["ops"] + [op.describe() for op in out.ops + back.ops]
 
 
 if __name__ == "__main__":

@@ -124,3 +124,27 @@ def test_annotate_adds_drain_and_entries() -> None:
     out = svc.to_dict(runtime=True)
     annotate(svc, out, {})
     assert "entries" not in out["real_servers"][0]
+
+
+def test_targets_and_plan_take_drain_yml_arguments() -> None:
+    from ansible_collections.lvs.cluster.plugins.module_utils._drain import plan_drain, targets
+    from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import IpvsError
+
+    args = {"protocol": "tcp", "virtual_address": "192.0.2.100", "virtual_port": 80, "address": "192.0.2.11",
+            "port": 80, "forward": "route", "weight": 3, "u_threshold": 0, "l_threshold": 0}  # fmt: skip
+    mark = {"fwmark": 7, "family": "ipv6", "address": "2001:db8::b", "forward": "tunnel", "weight": 2}
+    (key, rs), (mkey, mrs) = targets([args, mark])
+    assert key == V4 and rs["weight"] == 3 and rs["address"] == "192.0.2.11"
+    assert mkey == MARK6 and mrs["port"] is None
+    with pytest.raises(IpvsError, match=r"real_servers\[0\]: unknown option\(s\) wieght"):
+        targets([dict(args, wieght=1)])
+    files, wanted, report = plan_drain([args, mark], 50, "/d")
+    assert files == [
+        {"path": "/d/tcp_192.0.2.100_80@192.0.2.11_80", "content": "1\n", "mode": "0644"},
+        {"path": "/d/fwmark_7_ipv6@2001:db8::b_0", "content": "1\n", "mode": "0644"},
+    ]
+    assert [d.weight for _k, d in wanted] == [2, 1] and [r["drain"] for r in report] == [1, 1]
+    files, wanted, report = plan_drain([args], 100, "/d")
+    assert files == [{"path": "/d/tcp_192.0.2.100_80@192.0.2.11_80", "state": "absent"}] and wanted[0][1].weight == 3
+    with pytest.raises(IpvsError, match="percent must be 0..100"):
+        plan_drain([args], 101, "/d")

@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.lvs.cluster.plugins.filter.lvs_cluster import lvs_drain_targets, lvs_validate
 from ansible_collections.lvs.cluster.plugins.module_utils._drain import DRAIN_DIR, drain_file_name
-from ansible_collections.lvs.cluster.plugins.modules import ipvs_drain
+from ansible_collections.lvs.cluster.plugins.module_utils._drain import targets as rs_targets
 from ansible_collections.lvs.cluster.plugins.plugin_utils._planner import (
     CHECK_DEFAULTS,
     DEFAULT_SERVICE_NAME,
@@ -530,7 +530,7 @@ def test_drain_files_of_keepalived_and_ipvs_drain_agree(names: List[Any]) -> Non
     targets = lvs_drain_targets(hostvars, groups, "rs1")
     assert targets["ha"] and targets["address"] == "192.0.2.11" and targets["directors"] == ["director", "director2"]
     assert len(targets["services"]) == len(names)
-    for (key, dest), svc in zip(ipvs_drain.targets([s["args"] for s in targets["services"]]), targets["services"]):
+    for (key, dest), svc in zip(rs_targets([s["args"] for s in targets["services"]]), targets["services"]):
         path = "%s/%s" % (DRAIN_DIR, drain_file_name(key, (dest["address"], dest["port"] or key[3])))
         name = re.search(r"track_file (\S+) \{\n    file \"%s\"\n    weight -1\n}" % re.escape(path), conf)
         assert name, (svc["name"], path, conf)

@@ -55,14 +55,14 @@ options:
   wait_inactive:
     description:
       - Wait for the TCP entries IPVS counts as inactive too (C(FIN_WAIT), C(TIME_WAIT), C(CLOSE)...).
-        A DR or TUN director never sees the end of a connection: its entry stays in C(FIN_WAIT) for the
+        A DR or TUN director never sees the end of a connection; its entry stays in C(FIN_WAIT) for the
         C(tcpfin) timeout (120 s by default, see M(lvs.cluster.ipvs_config)).
       - V(false) waits for active TCP connections and every UDP and SCTP entry only.
     type: bool
     default: true
   expire:
     description:
-      - After the wait, expire the entries that are left (or O(wait_timeout) is 0, all of them): the
+      - After the wait, expire the entries that are left (all of them when O(wait_timeout) is 0). The
         real server is taken out of the live table and put back as it was once the kernel has
         expired its entries (C(net.ipv4.vs.expire_nodest_conn=1), the director role's default;
         Linux 5.9 or later). A packet of such a connection then goes to another real server or is

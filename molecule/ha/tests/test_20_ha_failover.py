@@ -2,8 +2,8 @@
 
 Run once (no testinfra host), in this order: a dead web server, a drain of a real server with
 playbooks/drain.yml, the MASTER director powered off and back (with a TCP connection held open
-across each; the real server stays drained through both), its undrain with
-playbooks/undrain.yml, and the same failover with nopreempt.
+across each), the same with nopreempt (site.yml rerun), the real server drained through all of
+them, and last its undrain with playbooks/undrain.yml.
 Every measured number is printed (HA-MEASURE lines) and appended to
 <ephemeral>/ha-measurements.txt.
 """
@@ -266,14 +266,6 @@ def test_master_director_comes_back() -> None:
     assert weight_of("director1", "192.0.2.11") == 0
 
 
-def test_undrain_after_failover_and_boot() -> None:
-    """undrain.yml in two steps on both directors: rs1's weight (1) back, no keepalived reload."""
-    before = {d: keepalived_state(d) for d in ("director1", "director2")}
-    undrain(("director1", "director2"), "192.0.2.11", "rs1", 1, "", "-e", "undrain_ramp_time=2", "-e",
-            "undrain_ramp_steps=2")  # fmt: skip
-    assert {d: keepalived_state(d) for d in ("director1", "director2")} == before
-
-
 def test_nopreempt_keeps_the_vip_on_the_backup() -> None:
     """With lvs_ha_nopreempt the returning director1 (higher priority) leaves the VIP on director2.
 
@@ -325,3 +317,14 @@ def test_nopreempt_keeps_the_vip_on_the_backup() -> None:
     assert holds_vip("director2") and not holds_vip("director1")
     assert not res.failures, res.failures
     assert held_ok and second == first and port2 == port, (held_ok, second, first, port2, port)
+    # rs1, drained before the failover tests: still drained after site.yml changed keepalived.conf
+    # (a reload on both) and director1's keepalived stopped and started
+    assert {d: weight_of(d, "192.0.2.11") for d in ("director1", "director2")} == {"director1": 0, "director2": 0}
+
+
+def test_undrain_after_failover_boot_and_rerun() -> None:
+    """Last: undrain.yml in two steps on both directors: rs1's weight (1) back, no keepalived reload."""
+    before = {d: keepalived_state(d) for d in ("director1", "director2")}
+    undrain(("director1", "director2"), "192.0.2.11", "rs1", 1, "", "-e", "undrain_ramp_time=2", "-e",
+            "undrain_ramp_steps=2")  # fmt: skip
+    assert {d: keepalived_state(d) for d in ("director1", "director2")} == before

@@ -93,7 +93,7 @@ def playbook(name: str, *args: str) -> float:
         check=False,
     )
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
-    LAST_OUTPUT[0] = res.stdout
+    LAST_OUTPUT[0] = re.sub(r"\x1b\[[0-9;]*m", "", res.stdout)  # without the colours (ANSIBLE_FORCE_COLOR)
     print(res.stdout[-1500:])
     return time.time() - start
 

@@ -556,3 +556,13 @@ def plan_diffs(plan: FilesPlan) -> List[Dict[str, str]]:
             )
         diffs.append({"before_header": spec.path, "after_header": spec.path, "before": before, "after": after})
     return diffs
+
+
+def converge_files(
+    files: Sequence[Mapping[str, Any]], check_mode: bool, diff: bool
+) -> Tuple[List[str], List[Dict[str, str]]]:
+    """Validate, plan and (unless ``check_mode``) apply ``files``: the changed paths, and the
+    diffs when ``diff`` (what a module that also saves files does)."""
+    plan = plan_files(validate_files(files))
+    diffs = plan_diffs(plan) if diff else []
+    return (plan.changed_paths if check_mode else apply_plan(plan)), diffs

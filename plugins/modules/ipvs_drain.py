@@ -152,13 +152,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._drain import (  # noq
     save_specs,
     wait_entries,
 )
-from ansible_collections.lvs.cluster.plugins.module_utils._files import (  # noqa: E402
-    FilesError,
-    apply_plan,
-    plan_diffs,
-    plan_files,
-    validate_files,
-)
+from ansible_collections.lvs.cluster.plugins.module_utils._files import FilesError, converge_files  # noqa: E402
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa: E402
     IpvsError,
     apply_plan_to_model,
@@ -195,9 +189,7 @@ def main() -> None:
                 # the whole live table, saved where the role keeps it for the restore at boot
                 table = client.table(config_only=True)
                 files += save_specs(apply_plan_to_model(table, plan) if module.check_mode else table)
-        fplan = plan_files(validate_files(files))
-        diffs = plan_diffs(fplan) if module._diff else []
-        result["changed_paths"] = fplan.changed_paths if module.check_mode else apply_plan(fplan)
+        result["changed_paths"], diffs = converge_files(files, module.check_mode, module._diff)
         result["changed"] = bool(result["ops"] or result["changed_paths"])
         if p["wait_timeout"] > 0 or p["expire"]:
             result.update(

@@ -154,13 +154,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._drain import (  # noq
     apply_drains,
     read_drains,
 )
-from ansible_collections.lvs.cluster.plugins.module_utils._files import (  # noqa: E402
-    FilesError,
-    apply_plan,
-    plan_diffs,
-    plan_files,
-    validate_files,
-)
+from ansible_collections.lvs.cluster.plugins.module_utils._files import FilesError, converge_files  # noqa: E402
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa: E402
     IpvsError,
     apply_plan_to_model,
@@ -228,9 +222,7 @@ def main() -> None:
             thresholds = render_rules(after, thresholds=True)
             saved.append({"path": p["thresholds_path"], "content": thresholds, "mode": "0600"})
         try:  # the table is converged: a file that cannot be written is reported, the table stays
-            files = plan_files(validate_files(saved))
-            file_diffs = plan_diffs(files) if module._diff else []
-            result["changed_paths"] = files.changed_paths if module.check_mode else apply_plan(files)
+            result["changed_paths"], file_diffs = converge_files(saved, module.check_mode, module._diff)
         except FilesError as exc:
             module.fail_json(msg=f"the table is converged, but saving it failed: {exc}", **result)
         result["changed"] = result["changed"] or bool(result["changed_paths"])

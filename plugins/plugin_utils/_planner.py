@@ -27,7 +27,7 @@ import posixpath
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ansible_collections.lvs.cluster.plugins.module_utils._drain import DRAIN_DIR, PERSIST_MANIFEST, drain_path
+from ansible_collections.lvs.cluster.plugins.module_utils._drain import DRAIN_DIR, drain_path
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     MAX_THRESHOLD,
     MAX_WEIGHT,
@@ -1268,8 +1268,6 @@ def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
         "persist": _bool(options.get("director_persist", True)) and owner == "ipvs_table",
         # drain state (lvs.cluster.ipvs_drain), read by ipvs_table and keepalived alike
         "drain_dir": DRAIN_DIR,
-        # where ipvs_drain finds the saved table's paths (written by the role with persist)
-        "persist_manifest": PERSIST_MANIFEST,
         "purge": _bool(options.get("director_purge", False)),
         "firewall": firewall,
         "interface": options["director_interface"],

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set
@@ -439,7 +440,8 @@ def test_ipvsadm_dropin_rhel_unit(lab: LabHandle) -> None:
         "systemctl unmask ipvsadm.service; systemctl stop ipvsadm.service; "
         "systemctl disable lvs-cluster-ipvs-thresholds.service; "
         f"rm -rf {DROPIN_DIR} /etc/sysconfig {RHEL_UNIT_PATH} /etc/systemd/system/ipvsadm.service "
-        "/etc/systemd/system/lvs-cluster-ipvs-thresholds.service /etc/lvs-cluster/ipvs-thresholds.rules; "
+        "/etc/systemd/system/lvs-cluster-ipvs-thresholds.service /etc/lvs-cluster/ipvs-thresholds.rules "
+        "/etc/lvs-cluster/persist.json; "
         "systemctl daemon-reload; ipvsadm -C; true"
     )
     lab.ssh(host, cleanup, check=False)
@@ -468,6 +470,9 @@ def test_ipvsadm_dropin_rhel_unit(lab: LabHandle) -> None:
         dropin = lab.ssh(host, f"cat {DROPIN_DIR}/lvs-cluster.conf").stdout
         assert "ExecStop=\n" in dropin, dropin
         assert lab.ssh(host, "systemctl is-enabled ipvsadm.service").stdout.strip() == "enabled"
+        # the manifest lvs.cluster.ipvs_drain reads names the RedHat rules file
+        manifest = json.loads(lab.ssh(host, "cat /etc/lvs-cluster/persist.json").stdout)
+        assert manifest["rules_path"] == "/etc/sysconfig/ipvsadm", manifest
         managed = rules()
         assert "192.0.2.201" in managed and "192.0.2.202" in managed, managed
         unit("start")  # non-empty live table: nothing restored over it

@@ -102,8 +102,8 @@ def main() -> None:
     )
     pkg = work / "guest" / "ansible_collections" / "lvs" / "cluster" / "plugins" / "module_utils"
     pkg.mkdir(parents=True)
-    for name in ("_netlink.py", "_ipvs.py", "_ipvs_model.py"):
-        shutil.copy(REPO / "plugins" / "module_utils" / name, pkg / name)
+    for mod in (REPO / "plugins" / "module_utils").glob("_*.py"):  # _ipvs and what it imports (_kmod...)
+        shutil.copy(mod, pkg / mod.name)
     shutil.copy(REPO / "tests" / "benchmark" / "ipvs_bench_guest.py", work / "guest" / "bench.py")
     lab.ssh("director", f"rm -rf {GUEST_DIR} && modprobe ip_vs && ipvsadm -C")
     shutil.copy(work / "table.json", work / "guest" / "table.json")

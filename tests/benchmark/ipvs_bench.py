@@ -79,16 +79,28 @@ def upload(lab: LabHandle, local_dir: Path, guest_dir: str) -> None:
     subprocess.run([*cmd, f"mkdir -p {guest_dir} && tar xzf - -C {guest_dir}"], input=tar, check=True)
 
 
-def main() -> None:
+def table_arguments() -> argparse.ArgumentParser:
+    """The options of the benchmarks of the big table: its size, and the report's path."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--services", type=int, default=1000)
     ap.add_argument("--servers", type=int, default=10)
-    ap.add_argument("--per-rule-sample", type=int, default=220)
     ap.add_argument("--out", default=str(REPO / "docs" / "benchmark.md"))
-    args = ap.parse_args()
+    return ap
 
+
+def bench_lab() -> LabHandle:
+    """The benchmarks' lab (LVS_LAB_NAME, default ipvs), up with the integration topology."""
     lab = LabHandle(os.environ.get("LVS_LAB_NAME", "ipvs"))
     lab.up(TOPOLOGY, reuse=True)
+    return lab
+
+
+def main() -> None:
+    ap = table_arguments()
+    ap.add_argument("--per-rule-sample", type=int, default=220)
+    args = ap.parse_args()
+
+    lab = bench_lab()
     work = Path(tempfile.mkdtemp(prefix="ipvs-bench-"))
     items = make_table(args.services, args.servers)
     rules = render_rules(table_from_spec(items))

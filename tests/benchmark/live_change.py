@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-from ipvs_bench import GUEST_DIR, TOPOLOGY, make_table
+from ipvs_bench import GUEST_DIR, bench_lab, make_table, table_arguments
 from labtools import REPO, LabHandle
 
 from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import render_rules, table_from_spec
@@ -86,13 +85,8 @@ class Loop:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--services", type=int, default=1000)
-    ap.add_argument("--servers", type=int, default=10)
-    ap.add_argument("--out", default=str(REPO / "docs" / "benchmark.md"))
-    args = ap.parse_args()
-    lab = LabHandle(os.environ.get("LVS_LAB_NAME", "ipvs"))
-    lab.up(TOPOLOGY, reuse=True)
+    args = table_arguments().parse_args()
+    lab = bench_lab()
     work = Path(tempfile.mkdtemp(prefix="live-change-"))
     files: Dict[str, Path] = {}
     for name, changed in (("before", False), ("after", True)):

@@ -87,6 +87,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     service_from_spec,
     service_key_from_spec,
     service_name,
+    services_list,
     sort_dests,
     sort_services,
     table_from_spec,
@@ -174,6 +175,7 @@ __all__ = [
     "service_name",
     "sort_dests",
     "sort_services",
+    "services_list",
     "table_from_spec",
     "undo_ops",
 ]

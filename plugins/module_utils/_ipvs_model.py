@@ -9,6 +9,7 @@ exceptions (``IpvsValidationError``) whose message names the offending item.
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -551,6 +552,18 @@ def dest_from_spec(svc: Service, spec: Mapping[str, Any], where: str) -> Dest:
     if dest.tun_type == "gre" and dest.tun_csum == "remcsum":
         raise IpvsValidationError(f"{where}: tun_csum remcsum only applies to tun_type gue")
     return dest
+
+
+def services_list(value: Any, where: str = "services") -> List[Any]:
+    """The services argument as a list: given as one, or as its JSON text (see ipvs_table)."""
+    if isinstance(value, (str, bytes)):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise IpvsValidationError(f"{where}: text that is not a JSON list ({exc})") from None
+    if not isinstance(value, list):
+        raise IpvsValidationError(f"{where} must be a list (or its JSON text), got {type(value).__name__}")
+    return value
 
 
 def table_from_spec(items: Any, where: str = "services") -> Dict[ServiceKey, Service]:

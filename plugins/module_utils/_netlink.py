@@ -422,16 +422,27 @@ def pack_message(msg_type: int, flags: int, seq: int, pid: int, payload: bytes) 
     return NLMSGHDR.pack(NLMSGHDR.size + len(payload), msg_type, flags, seq, pid) + payload
 
 
-def parse_messages(data: bytes) -> Iterator[Message]:
-    """The messages of one datagram (``data`` must be ``bytes``: payloads are slices of it)."""
+def parse_messages(data: bytes, pid: Optional[int] = None) -> List[Message]:
+    """The messages of one datagram (``data`` must be ``bytes``: payloads are slices of it).
+
+    With ``pid``, only the messages for that port id (or the kernel's broadcast, 0); an
+    NLMSG_OVERRUN among them raises.  A list, not a generator: a dump of a big table reads
+    thousands of datagrams, and resuming a generator per message costs more on slow hosts.
+    """
+    out: List[Message] = []
     offset = 0
     end = len(data)
-    while offset + NLMSGHDR.size <= end:
-        mlen, mtype, mflags, mseq, mpid = NLMSGHDR.unpack_from(data, offset)
-        if mlen < NLMSGHDR.size or offset + mlen > end:
+    unpack = NLMSGHDR.unpack_from
+    while offset + 16 <= end:
+        mlen, mtype, mflags, mseq, mpid = unpack(data, offset)
+        if mlen < 16 or offset + mlen > end:
             raise NetlinkProtocolError(f"truncated netlink message (len {mlen})")
-        yield Message(mtype, mflags, mseq, mpid, data[offset + 16 : offset + mlen])
+        if pid is None or mpid == pid or mpid == 0:
+            if mtype == NLMSG_OVERRUN and pid is not None:
+                raise NetlinkProtocolError("netlink receive buffer overrun")
+            out.append(Message(mtype, mflags, mseq, mpid, data[offset + 16 : offset + mlen]))
         offset += (mlen + 3) & ~3
+    return out
 
 
 _ERRNO = struct.Struct("=i")
@@ -496,6 +507,8 @@ def parse_done(msg: Message) -> Tuple[int, str]:
 # ---------------------------------------------------------------------------
 
 Request = Tuple[int, int, bytes]  # (message type, extra flags, payload)
+# MSG_DONTWAIT as a plain int: or-ing the socket module's IntFlag costs an enum operation per receive
+_DONTWAIT = int(socket.MSG_DONTWAIT)
 
 
 class NetlinkSocket:
@@ -557,9 +570,9 @@ class NetlinkSocket:
         that would make the MSG_DONTWAIT reads of ``_drain_errors`` wait too.
         """
         try:
-            return self.sock.recv_into(buf, 0, flags | socket.MSG_DONTWAIT)
+            return self.sock.recv_into(buf, 0, flags | _DONTWAIT)
         except BlockingIOError:
-            if flags & socket.MSG_DONTWAIT:
+            if flags & _DONTWAIT:
                 raise
         poller = self._poller
         if poller is None:
@@ -573,22 +586,18 @@ class NetlinkSocket:
                     f"no answer from the kernel within {self.RECV_TIMEOUT:g} s (netlink receive timeout)"
                 )
             try:
-                return self.sock.recv_into(buf, 0, flags | socket.MSG_DONTWAIT)
+                return self.sock.recv_into(buf, 0, flags | _DONTWAIT)
             except BlockingIOError:
                 continue  # woken without data: wait for the rest of the time
 
-    def _receive(self, flags: int = 0) -> Iterator[Message]:
+    def _receive(self, flags: int = 0) -> List[Message]:
+        """The messages of one datagram for this socket (raises ``BlockingIOError`` with MSG_DONTWAIT)."""
         # one reusable buffer: allocating RECV_SIZE per datagram is costly on slow (emulated) hosts
         buf = self._rbuf
         if buf is None:
             buf = self._rbuf = bytearray(self.RECV_SIZE)
         size = self._recv_into(buf, flags)
-        for msg in parse_messages(bytes(buf[:size])):
-            if msg.pid not in (self.pid, 0):
-                continue
-            if msg.type == NLMSG_OVERRUN:
-                raise NetlinkProtocolError("netlink receive buffer overrun")
-            yield msg
+        return parse_messages(bytes(memoryview(buf)[:size]), self.pid)
 
     def transact(self, msg_type: int, flags: int, payload: bytes) -> List[Message]:
         """Send one request (ACK requested) and return its reply messages.
@@ -710,7 +719,7 @@ class NetlinkSocket:
         """Read error replies already queued, without blocking (keeps the receive buffer from filling)."""
         while True:
             try:
-                msgs = list(self._receive(socket.MSG_DONTWAIT))
+                msgs = self._receive(_DONTWAIT)
             except BlockingIOError:
                 return
             for msg in msgs:

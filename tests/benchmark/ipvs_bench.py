@@ -25,13 +25,14 @@ import argparse
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from labtools import REPO, LabHandle, ensure_collection_link
 
@@ -112,6 +113,11 @@ def main() -> None:
         "- hosts: director\n  gather_facts: false\n  tasks:\n"
         "    - lvs.cluster.ipvs_table: {services: '{{ bench_services }}'}\n"
     )
+    # the same table as JSON text, as the director role hands it over
+    (work / "play_json.yml").write_text(
+        "- hosts: director\n  gather_facts: false\n  tasks:\n"
+        "    - lvs.cluster.ipvs_table: {services: \"{{ bench_services | to_json(separators=[',', ':']) }}\"}\n"
+    )
     pkg = work / "guest" / "ansible_collections" / "lvs" / "cluster" / "plugins" / "module_utils"
     pkg.mkdir(parents=True)
     for mod in (REPO / "plugins" / "module_utils").glob("_*.py"):  # _ipvs and what it imports (_kmod...)
@@ -136,13 +142,33 @@ def main() -> None:
         data["process"] = float(lines[-1])
         return data
 
-    def module_run(play: str = "play.yml") -> Dict[str, Any]:
+    def module_run(play: str = "play.yml", env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
         t0 = time.perf_counter()
-        proc = lab.playbook(work / play, args=["-e", "@%s" % (work / "vars.json")])
+        proc = lab.playbook(work / play, args=["-e", "@%s" % (work / "vars.json")], env=env)
         wall = time.perf_counter() - t0
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
         changed = "changed=1" in proc.stdout
-        return {"wall": wall, "changed": changed}
+        return {"wall": wall, "changed": changed, "stdout": proc.stdout}
+
+    def cold_run(play: str) -> Dict[str, Any]:
+        runs = []
+        for _run in range(2):
+            lab.ssh("director", "ipvsadm -C")
+            runs.append(module_run(play))
+        return min(runs, key=lambda x: x["wall"])
+
+    def handover(play: str) -> Dict[str, float]:
+        """Where a no-change call's time goes: the controller's steps from ANSIBLE_DEBUG's timestamps
+        (pipelining, as users run it), then the module file alone in the guest (kept remote files)."""
+        out = module_run(play, env={"ANSIBLE_DEBUG": "1"})["stdout"]
+        phases = debug_phases(out)
+        lab.ssh("director", "rm -rf /root/.ansible/tmp/ansible-tmp-*")
+        module_run(play, env={"ANSIBLE_KEEP_REMOTE_FILES": "1"})
+        path = lab.ssh("director", "ls /root/.ansible/tmp/ansible-tmp-*/AnsiballZ_*.py").stdout.split()[0]
+        phases["module_file_kb"] = int(lab.ssh("director", f"stat -c %s {path}").stdout) / 1024
+        phases["guest_module"] = min(guest_time(lab, f"python3 {path}") for _run in range(3))
+        lab.ssh("director", "rm -rf /root/.ansible/tmp/ansible-tmp-*")
+        return phases
 
     # the same playbook and variables with a module that does nothing: Ansible's fixed cost per run
     (work / "baseline.yml").write_text(
@@ -165,10 +191,14 @@ def main() -> None:
     )
     results["direct_nochange"] = direct_run()
     # restore on top of a full table cannot express "no change"; time it on the full table anyway for reference
-    lab.ssh("director", "ipvsadm -C")
-    results["module_cold"] = module_run()
-    results["module_nochange"] = module_run()
-    results["module_baseline"] = min(module_run("baseline.yml")["wall"] for _run in range(2))
+    results["module_cold"] = cold_run("play.yml")
+    results["module_nochange"] = min((module_run() for _run in range(2)), key=lambda x: x["wall"])
+    results["json_cold"] = cold_run("play_json.yml")
+    results["json_nochange"] = min((module_run("play_json.yml") for _run in range(2)), key=lambda x: x["wall"])
+    results["module_baseline"] = min(module_run("baseline.yml")["wall"] for _run in range(3))
+    results["handover"] = {name: handover(play) for name, play in HANDOVER_PLAYS}
+    for key in ("module_cold", "module_nochange", "json_cold", "json_nochange"):
+        del results[key]["stdout"]
     results["module_save_equal"] = (
         lab.ssh("director", f"ipvsadm-save -n | cmp - {GUEST_DIR}/rules && echo same", check=False).stdout.strip()
         == "same"
@@ -183,6 +213,7 @@ def main() -> None:
     results["per_rule_sample"] = {"rules": len(sample), "seconds": per, "extrapolated": per / len(sample) * nrules}
     lab.ssh("director", "ipvsadm -C")
     results["kernel"] = lab.ssh("director", "uname -r").stdout.strip()
+    results["distro"] = lab.ssh("director", ". /etc/os-release && echo $PRETTY_NAME").stdout.strip()
     results["load_after"] = os.getloadavg()[0]
     (work / "results.json").write_text(json.dumps(results, indent=2))
     lab.release()  # the lab stays up for the next run; its SSH masters do not
@@ -190,10 +221,47 @@ def main() -> None:
     write_report(Path(args.out), args, results)
 
 
+HANDOVER_PLAYS = (("list", "play.yml"), ("JSON text", "play_json.yml"), ("ping", "baseline.yml"))
+# ANSIBLE_DEBUG lines: "<pid> <epoch seconds>: <message>"
+DEBUG_LINE = re.compile(r"^\s*\d+ (\d+\.\d+): (.*)$")
+
+
+def debug_phases(out: str) -> Dict[str, float]:
+    """Seconds of a one-task run's steps, from its ANSIBLE_DEBUG lines: start to the module's build
+    (inventory, variables, the task's templating), the build, sending it, the remote run (until
+    its output), the rest (result handling, recap)."""
+    marks: Dict[str, float] = {}
+    first = last = 0.0
+    for line in out.splitlines():
+        m = DEBUG_LINE.match(line)
+        if not m:
+            continue
+        t, msg = float(m.group(1)), m.group(2)
+        first = first or t
+        last = t
+        for key, text in (
+            ("build", "ANSIBALLZ: Creating module"),
+            ("send", "Sending initial data"),
+            ("sent", "Sent initial data"),
+            ("output", "stdout chunk"),
+        ):
+            if key not in marks and msg.startswith(text):
+                marks[key] = t
+    return {
+        "controller": marks["build"] - first,
+        "build": marks["send"] - marks["build"],
+        "send": marks["sent"] - marks["send"],
+        "remote": marks["output"] - marks["sent"],
+        "rest": last - marks["output"],
+    }
+
+
 def write_report(path: Path, args: argparse.Namespace, r: Dict[str, Any]) -> None:
     restore = r["restore_cold"]
     dc, dn = r["direct_cold"], r["direct_nochange"]
     mc, mn = r["module_cold"], r["module_nochange"]
+    jc, jn = r["json_cold"], r["json_nochange"]
+    base = r["module_baseline"]
     per = r["per_rule_sample"]
 
     def ratio(x: float) -> str:
@@ -204,7 +272,7 @@ def write_report(path: Path, args: argparse.Namespace, r: Dict[str, Any]) -> Non
         "",
         "Generated by `tests/benchmark/ipvs_bench.py` (run on demand; not part of the test suite).",
         "",
-        f"Setup: one lab VM (`director`, qemu **TCG** software emulation, Debian bookworm, kernel `{r['kernel']}`), "
+        f"Setup: one lab VM (`director`, qemu **TCG** software emulation, {r['distro']}, kernel `{r['kernel']}`), "
         f"table of {args.services} services x {args.servers} real servers = {r['rules']} rules "
         "(`ipvsadm-save -n` lines), TCP, `wrr`, masquerading with port mapping; "
         "the real servers come from a pool of 200 (a farm behind many VIPs).",
@@ -220,18 +288,24 @@ def write_report(path: Path, args: argparse.Namespace, r: Dict[str, Any]) -> Non
         "| module_utils code directly (`python3`, whole process), no change | {:.2f} | {} | {} |".format(
             dn["process"], ratio(dn["process"]), dn["changed"]
         ),
-        f"| `lvs.cluster.ipvs_table` module call (ansible-playbook wall time), cold | {mc['wall']:.2f} "
-        f"| {ratio(mc['wall'])} | {mc['changed']} |",
-        f"| `lvs.cluster.ipvs_table` module call (ansible-playbook wall time), no change | {mn['wall']:.2f} "
-        f"| {ratio(mn['wall'])} | {mn['changed']} |",
-        f"| the same playbook with `ansible.builtin.ping` instead (Ansible's fixed cost) "
-        f"| {r['module_baseline']:.2f} | {ratio(r['module_baseline'])} | - |",
-        "| module call minus that fixed cost, cold | {:.2f} | {} | {} |".format(
-            mc["wall"] - r["module_baseline"], ratio(mc["wall"] - r["module_baseline"]), mc["changed"]
-        ),
-        "| module call minus that fixed cost, no change | {:.2f} | {} | {} |".format(
-            mn["wall"] - r["module_baseline"], ratio(mn["wall"] - r["module_baseline"]), mn["changed"]
-        ),
+    ]
+    for form, cold, nochange in (("a list", mc, mn), ("JSON text (the role's way)", jc, jn)):
+        for what, run in (("cold", cold), ("no change", nochange)):
+            lines.append(
+                f"| `lvs.cluster.ipvs_table` task, services as {form} (ansible-playbook wall time), {what} "
+                f"| {run['wall']:.2f} | {ratio(run['wall'])} | {run['changed']} |"
+            )
+    lines.append(
+        "| the same playbook with `ansible.builtin.ping` instead (Ansible's fixed cost) "
+        f"| {base:.2f} | {ratio(base)} | - |"
+    )
+    for form, cold, nochange in (("a list", mc, mn), ("JSON text", jc, jn)):
+        for what, run in (("cold", cold), ("no change", nochange)):
+            lines.append(
+                f"| the task minus that fixed cost, services as {form}, {what} "
+                f"| {run['wall'] - base:.2f} | {ratio(run['wall'] - base)} | {run['changed']} |"
+            )
+    lines += [
         f"| one `ipvsadm` process per rule ({per['rules']} rules measured: {per['seconds']:.2f} s), "
         f"extrapolated to {r['rules']} rules | {per['extrapolated']:.1f} | {ratio(per['extrapolated'])} | - |",
         "",
@@ -244,6 +318,20 @@ def write_report(path: Path, args: argparse.Namespace, r: Dict[str, Any]) -> Non
         lines.append(
             f"| {name} | {d['load']:.2f} | {d['validate']:.2f} | {d['read']:.2f} | {d['plan']:.2f} "
             f"| {d['apply']:.2f} | {d['ops']} |"
+        )
+    lines += [
+        "",
+        "Where a no-change task's time goes (seconds; one run each, no change; the controller's steps from "
+        "`ANSIBLE_DEBUG` timestamps with pipelining, then the module file run alone in the guest):",
+        "",
+        "| services given as | controller: inventory, variables, templating | build the module | send it "
+        "| remote run | result, recap | module file | module file alone in the guest |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, h in r["handover"].items():
+        lines.append(
+            f"| {name} | {h['controller']:.2f} | {h['build']:.2f} | {h['send']:.2f} | {h['remote']:.2f} "
+            f"| {h['rest']:.2f} | {h['module_file_kb']:.0f} KiB | {h['guest_module']:.2f} |"
         )
     lines += [
         "",

@@ -18,6 +18,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (
     plan_table,
     render_rules,
     service_from_spec,
+    services_list,
     sort_services,
     table_from_spec,
 )
@@ -304,3 +305,17 @@ def test_service_name_is_a_label_only() -> None:
     plain = service_from_spec(svc(real_servers=[{"address": "192.0.2.11"}]), "x")
     assert named.key == plain.key and named.config() == plain.config()
     assert named.name == plain.name == "tcp:198.51.100.10:80"
+
+
+def test_services_as_list_or_json_text() -> None:
+    """ipvs_table takes its services as a list or as the list's JSON text (the action plugin's way)."""
+    items = [{"protocol": "tcp", "address": "198.51.100.1", "port": 80, "real_servers": [{"address": "192.0.2.1"}]}]
+    assert services_list(items) is items
+    assert services_list('[{"protocol": "tcp"}]') == [{"protocol": "tcp"}]
+    assert services_list(b"[]") == []
+    with pytest.raises(IpvsValidationError, match="text that is not a JSON list"):
+        services_list('[{"protocol": "tcp"}')
+    with pytest.raises(IpvsValidationError, match="must be a list .or its JSON text., got dict"):
+        services_list('{"protocol": "tcp"}')
+    with pytest.raises(IpvsValidationError, match="got int"):
+        services_list(3)

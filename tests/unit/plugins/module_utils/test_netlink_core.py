@@ -11,6 +11,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._netlink import (
     NLM_F_ACK_TLVS,
     NLM_F_CAPPED,
     NLMSG_ERROR,
+    NLMSG_OVERRUN,
     Attr,
     Message,
     NetlinkProtocolError,
@@ -63,3 +64,14 @@ def test_messages_and_error_with_extack() -> None:
     assert parse_error(msgs[0]) == (22, "bad thing")
     ack = Message(NLMSG_ERROR, 0, 1, 0, struct.pack("=i", 0) + b"\0" * 16)
     assert parse_error(ack) == (0, "")
+
+
+def test_messages_for_one_port_id() -> None:
+    """With a port id: other sockets' messages are skipped, the kernel's (0) kept, an overrun raises."""
+    raw = pack_message(16, 0, 1, 77, b"aaaa") + pack_message(17, 0, 2, 0, b"bb\0\0") + pack_message(18, 0, 3, 99, b"")
+    assert [(m.type, m.payload) for m in parse_messages(raw, 77)] == [(16, b"aaaa"), (17, b"bb\0\0")]
+    assert len(parse_messages(raw)) == 3
+    overrun = raw + pack_message(NLMSG_OVERRUN, 0, 4, 77, b"")
+    with pytest.raises(NetlinkProtocolError, match="overrun"):
+        parse_messages(overrun, 77)
+    assert len(parse_messages(overrun, 5)) == 1  # not for this socket, only the kernel's message

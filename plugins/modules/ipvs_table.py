@@ -43,7 +43,7 @@ options:
       - C(real_servers) items take the keys C(address), C(port), C(forward),
         C(weight), C(u_threshold), C(l_threshold), C(tun_type), C(tun_port), C(tun_csum).
       - The same list may be given as its JSON text. The collection's action plugin hands a list
-        over that way: on the host, Ansible copies a module's arguments twice and decodes each entry,
+        over that way. On the host, Ansible copies a module's arguments twice and decodes each entry,
         which costs seconds for thousands of services; one string costs nothing of it.
     type: raw
     required: true

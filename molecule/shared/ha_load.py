@@ -7,6 +7,7 @@ hanging request never slows the loop down; each one logs ``<epoch> ok <server>``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -14,7 +15,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 VIP = "192.0.2.100"
 CLIENT = "192.0.2.254"  # the lab namespace on lan
@@ -346,29 +347,36 @@ def drain(directors: Sequence[str], address: str, server: str, title: str, *extr
     return out
 
 
+@contextlib.contextmanager
+def weights_seen(director: str, address: str) -> Iterator[List[int]]:
+    """The weights of real server ``address`` (port 80) on ``director``, polled every 0.3 s by one
+    ssh while the block runs: in order, without repeats (filled in when the block ends)."""
+    seen: List[int] = []
+    poll = subprocess.Popen(
+        ["python3", os.path.join(project(), "tests/lab/lab.py"), "--lab", lab_name(), "ssh", director, "--",
+         "for i in $(seq 600); do ipvsadm -Ln | grep -E -- '-> %s:80 ' | awk '{print $4}'; sleep 0.3; done"
+         % re.escape(address)],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        yield seen
+    finally:
+        time.sleep(1)
+        os.killpg(poll.pid, signal.SIGTERM)
+        for w in poll.communicate(timeout=30)[0].split():
+            if w.isdigit() and (not seen or seen[-1] != int(w)):
+                seen.append(int(w))
+
+
 def undrain(directors: Sequence[str], address: str, server: str, weight: int, title: str, *extra: str) -> List[int]:
     """playbooks/undrain.yml for ``server`` under load, the weights polled on the first director
     while it runs: 0 failed requests, the inventory ``weight`` on every director, no drain file,
     answers from it. Returns the weights seen, in order, without repeats."""
-    seen: List[int] = []
     load = Load(600).start()
     try:
         time.sleep(5)
-        poll = subprocess.Popen(  # one ssh that prints the weight every 0.3 s while the playbook runs
-            ["python3", os.path.join(project(), "tests/lab/lab.py"), "--lab", lab_name(), "ssh", directors[0], "--",
-             "for i in $(seq 600); do ipvsadm -Ln | grep -E -- '-> %s:80 ' | awk '{print $4}'; sleep 0.3; done"
-             % re.escape(address)],
-            stdout=subprocess.PIPE, text=True, start_new_session=True,
-        )  # fmt: skip
-        try:
+        with weights_seen(directors[0], address) as seen:
             took = playbook("undrain.yml", "--limit", server, *extra)
-        finally:
-            time.sleep(1)
-            os.killpg(poll.pid, signal.SIGTERM)
-            lines = poll.communicate(timeout=30)[0].split()
-        for w in lines:
-            if w.isdigit() and (not seen or seen[-1] != int(w)):
-                seen.append(int(w))
         t_back = time.time()
         time.sleep(10)
     finally:
@@ -384,6 +392,35 @@ def undrain(directors: Sequence[str], address: str, server: str, weight: int, ti
     )  # fmt: skip
     assert weights == dict.fromkeys(directors, weight)
     assert files == dict.fromkeys(directors, "0")
+    assert not res.failures, res.failures
+    assert res.served_by(server, after=t_back) > 0
+    return seen
+
+
+def slow_start(director: str, address: str, server: str, weight: int, title: str, *extra: str) -> List[int]:
+    """site.yml with slow start (``extra``: its -e) on ``director`` under load, after ``server`` was
+    taken out of the VIP's port 80 service by hand, as a real server new in the inventory is not
+    in the live table: 0 failed requests, back with its whole ``weight`` and no drain file,
+    answers from it. Returns the weights seen while site.yml ran, in order, without repeats."""
+    ssh(director, "ipvsadm -d -t %s:80 -r %s:80" % (VIP, address))
+    load = Load(600).start()
+    try:
+        time.sleep(3)
+        with weights_seen(director, address) as seen:
+            took = playbook("site.yml", "--limit", director, *extra)
+        t_back = time.time()
+        time.sleep(5)
+    finally:
+        load.stop()
+    res = load.result()
+    files = ssh(director, "ls /var/lib/lvs-cluster/drain | grep -c @%s_ || true" % address).strip()
+    report(
+        "%sslow start of %s under load" % (title, server),
+        "%s; site.yml took %.0f s; %s weights seen on %s while it ran %s; weight after %d; %s answers in the 5 s "
+        "after: %d" % (res.summary(), took, server, director, seen, weight_of(director, address), server,
+                       res.served_by(server, after=t_back)),
+    )  # fmt: skip
+    assert weight_of(director, address) == weight and files == "0"
     assert not res.failures, res.failures
     assert res.served_by(server, after=t_back) > 0
     return seen

@@ -298,6 +298,28 @@ def live_services(client: Any, wanted: Wanted) -> Dict[ServiceKey, Service]:
     return current
 
 
+def select_added(live: Mapping[ServiceKey, Service], wanted: Wanted, drains: Mapping[str, int]) -> List[int]:
+    """Indexes of ``wanted`` a slow start applies to: real servers their live service does not have
+    yet while it has others (a new service starts all its real servers alike: nothing to ramp
+    against), without a drain file (a drained real server stays drained)."""
+    out = []
+    for i, (key, dest) in enumerate(wanted):
+        svc = live.get(key)
+        if svc is None or not svc.dests or dest.key in svc.dests:
+            continue
+        if drains.get(drain_file_name(key, dest.key)):
+            continue
+        out.append(i)
+    return out
+
+
+def ramp_percents(percent: int, steps: int) -> List[int]:
+    """The shares of the weight after ``percent``: ``steps`` equal steps up to 100."""
+    if not 1 <= steps <= 100:
+        raise IpvsValidationError("ramp_steps must be 1..100, got %d" % steps)
+    return [percent + (100 - percent) * k // steps for k in range(1, steps + 1)]
+
+
 def live_plan(client: Any, wanted: Wanted) -> Tuple[Dict[ServiceKey, Service], Plan]:
     """The live services of ``wanted`` and the writes that give their real servers these weights
     (a real server missing from its service is added)."""

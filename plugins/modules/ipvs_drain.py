@@ -18,6 +18,9 @@ description:
     is missing, and saves the table where the director role keeps it for the restore at boot.
   - M(lvs.cluster.ipvs_table) (the director role passes it O(drain_dir)) subtracts the same numbers,
     so a rerun of the role keeps the drain; M(lvs.cluster.ipvs_info) shows them.
+  - O(ramp_time) steps the weight up to the inventory weight over time (slow start), and
+    O(added_only) picks the real servers a slow start applies to (the director role's
+    C(director_slow_start)).
   - With O(wait_timeout), waits until the real servers have no connection entry left in these
     services (TCP active and inactive, UDP, SCTP), read from C(/proc/net/ip_vs_conn), and reports
     what is left when the time is up (without failing). O(expire) then expires what is left.
@@ -73,6 +76,26 @@ options:
     description: Seconds between two reads of the connection table.
     type: float
     default: 1.0
+  added_only:
+    description:
+      - Act only on the real servers that their service in the live table does not have yet, while
+        it has others, and that have no drain file (a drained real server stays drained). The others
+        are left alone; RV(selected) lists the ones acted on.
+      - Written before the real servers are added (by M(lvs.cluster.ipvs_table) or keepalived), the
+        file makes them start at O(percent) of their weight (slow start).
+    type: bool
+    default: false
+  ramp_time:
+    description:
+      - After O(percent), raise the weight to the inventory weight in O(ramp_steps) equal steps, one
+        every O(ramp_time) / O(ramp_steps) seconds; the last step removes the files. V(0) does not ramp.
+        Not in check mode.
+    type: int
+    default: 0
+  ramp_steps:
+    description: Steps of O(ramp_time).
+    type: int
+    default: 2
 notes:
   - Connection entries of a firewall-mark service are those of the real server, whatever their
     virtual address.
@@ -87,6 +110,23 @@ EXAMPLES = r"""
     live: true
     wait_timeout: 300
   register: drained
+
+- name: Slow start of real servers about to be added - a third of their weight first
+  lvs.cluster.ipvs_drain:
+    real_servers:
+      - {protocol: tcp, virtual_address: 192.0.2.100, virtual_port: 80, address: 192.0.2.13, weight: 3}
+    percent: 33
+    added_only: true
+  register: started
+
+- name: The rest over 20 seconds, once they are in the table
+  lvs.cluster.ipvs_drain:
+    real_servers: "{{ started.selected }}"
+    percent: 33
+    ramp_time: 20
+    ramp_steps: 2
+    live: true
+  when: started.selected | length > 0
 
 - name: Half of its weight back
   lvs.cluster.ipvs_drain:
@@ -130,6 +170,17 @@ complete:
   description: No open entry was left within O(wait_timeout).
   returned: when O(wait_timeout) is set
   type: bool
+selected:
+  description: The O(real_servers) items acted on (all of them without O(added_only)).
+  returned: always
+  type: list
+  elements: dict
+ramp:
+  description: The shares of the weight set by O(ramp_time), in order.
+  returned: when O(ramp_time) is set
+  type: list
+  elements: int
+  sample: [66, 100]
 expired:
   description: Entries expired by O(expire).
   returned: when O(expire) is set and entries were left
@@ -140,6 +191,7 @@ entries_after_expire:
   type: int
 """
 
+import time  # noqa: E402
 from typing import Any, Dict, List  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -148,8 +200,12 @@ from ansible_collections.lvs.cluster.plugins.module_utils._drain import (  # noq
     DrainError,
     expire_entries,
     live_plan,
+    live_services,
     plan_drain,
+    ramp_percents,
+    read_drains,
     save_specs,
+    select_added,
     wait_entries,
 )
 from ansible_collections.lvs.cluster.plugins.module_utils._files import FilesError, converge_files  # noqa: E402
@@ -172,24 +228,47 @@ def main() -> None:
             "expire": {"type": "bool", "default": False},
             "wait_poll": {"type": "float", "default": 1.0},
             "modprobe": {"type": "bool", "default": True},
+            "added_only": {"type": "bool", "default": False},
+            "ramp_time": {"type": "int", "default": 0},
+            "ramp_steps": {"type": "int", "default": 2},
         },
         supports_check_mode=True,
     )
     p = module.params
     result: Dict[str, Any] = {"changed": False, "changed_paths": [], "ops": [], "real_servers": []}
     diffs: List[Dict[str, str]] = []
-    try:
-        files, wanted, result["real_servers"] = plan_drain(p["real_servers"], p["percent"], p["drain_dir"])
-        if p["live"]:
+
+    def converge(items: List[Dict[str, Any]], percent: int) -> Any:
+        """The drain files (and with live, the live weights and the saved table) for ``percent``."""
+        files, wanted, result["real_servers"] = plan_drain(items, percent, p["drain_dir"])
+        if p["live"] and wanted:
             with module_client(module) as client:
                 current, plan = live_plan(client, wanted)
                 if plan.changed and not module.check_mode:
                     client.apply(plan, current)
-                result["ops"] = [op.describe() for op in plan.ops]
+                result["ops"] += [op.describe() for op in plan.ops]
                 # the whole live table, saved where the role keeps it for the restore at boot
                 table = client.table(config_only=True)
                 files += save_specs(apply_plan_to_model(table, plan) if module.check_mode else table)
-        result["changed_paths"], diffs = converge_files(files, module.check_mode, module._diff)
+        changed_paths, step_diffs = converge_files(files, module.check_mode, module._diff)
+        result["changed_paths"] += [path for path in changed_paths if path not in result["changed_paths"]]
+        diffs.extend(step_diffs)
+        return wanted
+
+    try:
+        items = p["real_servers"]
+        if p["added_only"]:
+            _files, wanted, _report = plan_drain(items, p["percent"], p["drain_dir"])
+            with module_client(module) as client:
+                live = live_services(client, wanted)
+            items = [items[i] for i in select_added(live, wanted, read_drains(p["drain_dir"]))]
+        result["selected"] = items
+        wanted = converge(items, p["percent"])
+        if p["ramp_time"] > 0:
+            result["ramp"] = ramp_percents(p["percent"], p["ramp_steps"])
+            for percent in result["ramp"] if items and not module.check_mode else []:
+                time.sleep(p["ramp_time"] / p["ramp_steps"])
+                wanted = converge(items, percent)
         result["changed"] = bool(result["ops"] or result["changed_paths"])
         if p["wait_timeout"] > 0 or p["expire"]:
             result.update(

@@ -273,6 +273,7 @@ CLUSTER_VARS: Dict[str, Tuple[str, Any]] = {
     "lvs_web_port": ("web_port", 80),
     "lvs_ha": ("ha", False),
     "lvs_checks": ("checks", False),
+    "lvs_slow_start": ("slow_start", 0),
     "lvs_ha_router_id": ("ha_router_id", 51),
     "lvs_ha_priority": ("ha_priority", 0),
     "lvs_ha_nopreempt": ("ha_nopreempt", False),
@@ -612,6 +613,7 @@ def _planned_options(model: Mapping[str, Any], role: str) -> Dict[str, Any]:
             "director_vs_conntrack": mode == "nat",
             "director_ha": model.get("ha"),
             "director_checks": model.get("checks"),
+            "director_slow_start": model.get("slow_start") or 0,
             "director_ha_directors": [{"name": h["name"], "address": h["address"]} for h in directors],
             "director_ha_instance": "VI_%s" % model.get("name"),
             "director_ha_router_id": model.get("ha_router_id"),
@@ -1259,6 +1261,7 @@ def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
     firewall = options.get("director_firewall", "auto")
     if firewall not in ("auto", "nftables", "iptables"):
         errors.append("director_firewall %r must be auto, nftables or iptables" % (firewall,))
+    slow_start = _slow_start(options, table, errors)
     if errors:
         raise PlanError(errors)
     return {
@@ -1296,6 +1299,35 @@ def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
         or bool(fwd_rules)
         or (firewall == "iptables" and bool(in_ipt[4] or in_ipt[6])),
         "keepalived": keepalived,
+        "slow_start": slow_start,
+    }
+
+
+def rs_args(spec: Mapping[str, Any], rs: Mapping[str, Any]) -> Dict[str, Any]:
+    """A real server of an ``ipvs_services`` spec as ``ipvs_drain``/``ipvs_real_server`` take it."""
+    key = {k: spec[k] for k in ("protocol", "address", "port", "fwmark", "family") if k in spec}
+    return dict({"virtual_" + k if k in ("address", "port") else k: v for k, v in key.items()}, **rs)
+
+
+def _slow_start(options: Mapping[str, Any], table: Sequence[Mapping[str, Any]], errors: List[str]) -> Dict[str, Any]:
+    """director_slow_start: the ``ipvs_drain`` arguments of the role's slow start (none when off).
+    An added real server starts at 1/steps of its weight and gets the rest in steps - 1 more
+    steps over the time."""
+    seconds = options.get("director_slow_start") or 0
+    steps = options.get("director_slow_start_steps", 3)
+    if not _int_in(seconds, 0, 3600):
+        errors.append("director_slow_start %r must be an integer 0..3600 (seconds)" % (seconds,))
+        return {"real_servers": []}
+    if not _int_in(steps, 2, 100):
+        errors.append("director_slow_start_steps %r must be an integer 2..100" % (steps,))
+        return {"real_servers": []}
+    if not seconds:
+        return {"real_servers": []}
+    return {
+        "real_servers": [rs_args(spec, rs) for spec in table for rs in spec["real_servers"]],
+        "percent": 100 // int(steps),
+        "ramp_time": int(seconds),
+        "ramp_steps": int(steps) - 1,
     }
 
 
@@ -1507,9 +1539,7 @@ def drain_targets(model: Mapping[str, Any], host: str) -> Dict[str, Any]:
         rs = [r for r in spec["real_servers"] if r["address"] == entry["address"]]
         if len(rs) != 1:
             continue
-        key = {k: spec[k] for k in ("protocol", "address", "port", "fwmark", "family") if k in spec}
-        args = dict({"virtual_" + k if k in ("address", "port") else k: v for k, v in key.items()}, **rs[0])
-        services.append({"name": spec["name"], "args": args})
+        services.append({"name": spec["name"], "args": rs_args(spec, rs[0])})
     if not services:
         raise PlanError(["%s (%s) is in no service of cluster %s" % (host, entry["address"], model.get("name"))])
     return {

@@ -1,4 +1,5 @@
 """After the reboot: rs1, drained before it (test_z_drain.py), is still drained; undrain ramps it back.
+Then the slow start of a real server that joins the service (site.yml with lvs_slow_start).
 
 Runs first in the verify after the side effect (the reboot), before test_dr.py checks the 3:1
 distribution: the director restored its saved table at boot with rs1 at weight 0 (the drain
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from ha_load import report, ssh, undrain, weight_of
+from ha_load import report, slow_start, ssh, undrain, weight_of
 
 EPH = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")
 
@@ -27,4 +28,18 @@ def test_drain_survives_the_reboot_and_undrain_ramps() -> None:
     seen = undrain(["director"], "192.0.2.11", "rs1", 3, "standalone ", "-e", "undrain_ramp_time=6")
     assert seen[0] == 0 and seen[-1] == 3 and seen == sorted(seen) and {1, 2} <= set(seen), seen
     with open(os.path.join(EPH, "undrain-tested"), "w", encoding="utf-8") as fh:
+        fh.write("done\n")
+
+
+def test_slow_start_of_a_real_server_that_joins() -> None:
+    """rs1 taken out of the live table by hand stands for a real server new in the inventory:
+    site.yml with lvs_slow_start (6 s, 3 steps) adds it at a third of its weight (1 of 3), then
+    2, then 3, under load with 0 failed requests; no drain file is left."""
+    if not os.path.exists(os.path.join(EPH, "undrain-tested")) or os.path.exists(
+        os.path.join(EPH, "slow-start-tested")
+    ):
+        pytest.skip("once, after the undrain")
+    seen = slow_start("director", "192.0.2.11", "rs1", 3, "standalone ", "-e", '{"lvs_slow_start": 6}')
+    assert seen == [1, 2, 3], seen
+    with open(done, "w", encoding="utf-8") as fh:
         fh.write("done\n")

@@ -148,3 +148,33 @@ def test_targets_and_plan_take_drain_yml_arguments() -> None:
     assert files == [{"path": "/d/tcp_192.0.2.100_80@192.0.2.11_80", "state": "absent"}] and wanted[0][1].weight == 3
     with pytest.raises(IpvsError, match="percent must be 0..100"):
         plan_drain([args], 101, "/d")
+
+
+def test_slow_start_picks_real_servers_added_to_a_live_service() -> None:
+    from ansible_collections.lvs.cluster.plugins.module_utils._drain import plan_drain, ramp_percents, select_added
+    from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import IpvsError
+
+    def rs(vip: str, address: str) -> dict:
+        return {"protocol": "tcp", "virtual_address": vip, "virtual_port": 80, "address": address, "weight": 3}
+
+    live = table_from_spec(
+        [
+            {"protocol": "tcp", "address": "192.0.2.100", "port": 80, "real_servers": [{"address": "192.0.2.11"}]},
+            {"protocol": "tcp", "address": "192.0.2.101", "port": 80, "real_servers": []},
+        ]
+    )
+    items = [
+        rs("192.0.2.100", "192.0.2.11"),  # already in the table
+        rs("192.0.2.100", "192.0.2.12"),  # added next to .11: slow start
+        rs("192.0.2.100", "192.0.2.13"),  # added, but drained: stays drained
+        rs("192.0.2.101", "192.0.2.12"),  # its service has no other real server
+        rs("192.0.2.102", "192.0.2.12"),  # its service is new
+    ]
+    _files, wanted, _report = plan_drain(items, 33, "/d")
+    drains = {drain_file_name(V4[:2] + ("192.0.2.100", 80, 0), ("192.0.2.13", 80)): MAX_WEIGHT}
+    assert select_added(live, wanted, drains) == [1]
+    assert ramp_percents(33, 2) == [66, 100]
+    assert ramp_percents(0, 3) == [33, 66, 100]
+    assert ramp_percents(50, 1) == [100]
+    with pytest.raises(IpvsError, match="ramp_steps must be 1..100"):
+        ramp_percents(33, 0)

@@ -864,3 +864,27 @@ def test_templates_render_the_plans() -> None:
     assert "\tlisten 80 default_server;\n" in site and "\troot /var/www/lvs;\n" in site
     exports = render("nfs", "exports.j2", __nfs_plan=plan(c, "nfs"))
     assert exports == "# managed\n/srv/lvs/web 192.0.2.0/24(ro,sync,root_squash,no_subtree_check)\n"
+
+
+def test_slow_start_arguments() -> None:
+    """lvs_slow_start: ipvs_drain's arguments for every real server of every service; off by default."""
+    assert plan({"web_dr": {"vars": dr_vars(), "hosts": dr_hosts()}}, "director")["slow_start"] == {"real_servers": []}
+    d = plan({"web_dr": {"vars": dr_vars(lvs_slow_start=30), "hosts": dr_hosts()}}, "director")
+    args = {"protocol": "tcp", "virtual_address": "192.0.2.100", "virtual_port": 80}
+    assert d["slow_start"] == {
+        "real_servers": [
+            dict(args, **rs("192.0.2.11", "route", 3, port=80)),
+            dict(args, **rs("192.0.2.12", "route", port=80)),
+        ],
+        "percent": 33,
+        "ramp_time": 30,
+        "ramp_steps": 2,
+    }
+    hostvars, groups = inventory({"web_dr": {"vars": dr_vars(), "hosts": dr_hosts()}})
+    options = dict(DIRECTOR_DEFAULTS, **host_options(cluster_model(hostvars, groups, "director"), "director"))
+    for change, needle in (
+        ({"director_slow_start": -1}, "director_slow_start -1 must be an integer 0..3600"),
+        ({"director_slow_start": 10, "director_slow_start_steps": 1}, "director_slow_start_steps 1 must be"),
+    ):
+        with pytest.raises(PlanError, match=needle):
+            director_plan(dict(options, **change), "director")

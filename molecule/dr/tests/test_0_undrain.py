@@ -35,9 +35,8 @@ def test_slow_start_of_a_real_server_that_joins() -> None:
     """rs1 taken out of the live table by hand stands for a real server new in the inventory:
     site.yml with lvs_slow_start (6 s, 3 steps) adds it at a third of its weight (1 of 3), then
     2, then 3, under load with 0 failed requests; no drain file is left."""
-    if not os.path.exists(os.path.join(EPH, "undrain-tested")) or os.path.exists(
-        os.path.join(EPH, "slow-start-tested")
-    ):
+    done = os.path.join(EPH, "slow-start-tested")
+    if not os.path.exists(os.path.join(EPH, "undrain-tested")) or os.path.exists(done):
         pytest.skip("once, after the undrain")
     seen = slow_start("director", "192.0.2.11", "rs1", 3, "standalone ", "-e", '{"lvs_slow_start": 6}')
     assert seen == [1, 2, 3], seen

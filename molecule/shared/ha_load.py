@@ -74,8 +74,9 @@ def lab_inventory() -> str:
 LAST_OUTPUT = [""]
 
 
-def playbook(name: str, *args: str) -> float:
-    """Run playbooks/<name> against the molecule inventory; return its duration (output: LAST_OUTPUT)."""
+def playbook(name: str, *args: str, ok: bool = True) -> float:
+    """Run playbooks/<name> against the molecule inventory; return its duration (output: LAST_OUTPUT).
+    It must succeed, or with ``ok=False`` fail."""
     eph = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
     start = time.time()
     res = subprocess.run(
@@ -93,7 +94,7 @@ def playbook(name: str, *args: str) -> float:
         timeout=900,
         check=False,
     )
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert (res.returncode == 0) == ok, res.stdout[-4000:] + res.stderr[-2000:]
     LAST_OUTPUT[0] = re.sub(r"\x1b\[[0-9;]*m", "", res.stdout)  # without the colours (ANSIBLE_FORCE_COLOR)
     print(res.stdout[-1500:])
     return time.time() - start

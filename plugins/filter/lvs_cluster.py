@@ -24,6 +24,7 @@ from ansible_collections.lvs.cluster.plugins.plugin_utils._planner import (
     nfs_plan,
     realserver_plan,
 )
+from ansible_collections.lvs.cluster.plugins.plugin_utils._status import status_report
 
 
 def _plan(call: Callable[..., Any], name: str, *args: Any) -> Any:
@@ -73,6 +74,11 @@ def lvs_drain_targets(hostvars: Mapping[str, Any], groups: Mapping[str, Sequence
     return _plan(drain_targets, "lvs_drain_targets", cluster_model(hostvars, groups, host), host)
 
 
+def lvs_status(hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]], directors: Sequence[str]) -> Any:
+    """playbooks/status.yml's report: each cluster's live state joined with the inventory, and its drift."""
+    return _plan(status_report, "lvs_status", hostvars, groups, directors)
+
+
 def lvs_director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
     """Module arguments and template data of the director role from its director_* options."""
     return _plan(director_plan, "lvs.cluster.director", options, host)
@@ -117,6 +123,7 @@ class FilterModule:
             "lvs_validate": lvs_validate,
             "lvs_host_options": lvs_host_options,
             "lvs_drain_targets": lvs_drain_targets,
+            "lvs_status": lvs_status,
             "lvs_director_plan": lvs_director_plan,
             "lvs_realserver_plan": lvs_realserver_plan,
             "lvs_nfs_plan": lvs_nfs_plan,

@@ -888,3 +888,43 @@ def test_slow_start_arguments() -> None:
     ):
         with pytest.raises(PlanError, match=needle):
             director_plan(dict(options, **change), "director")
+
+
+def _live_rs(address: str, weight: int, drain: int = 0) -> Dict[str, Any]:
+    return {"address": address, "port": 80, "weight": weight, "drain": drain, "active_conns": 2,
+            "inactive_conns": 1, "stats": {"cps": 3, "inbps": 10, "outbps": 20}}  # fmt: skip
+
+
+def test_status_report_and_drift() -> None:
+    """status.yml: the live table joined with the inventory; a drained weight is not drift, a weight
+    changed by hand, a missing real server, an extra service and a peer's other table are."""
+    from ansible_collections.lvs.cluster.plugins.plugin_utils._status import host_state, status_report
+
+    hosts = dict(dr_hosts(), director2=("director", {"lvs_address": "192.0.2.2"}))
+    hostvars, groups = inventory({"web_dr": {"vars": dr_vars(), "hosts": hosts}})
+    http = {"name": "tcp:192.0.2.100:80", "scheduler": "wrr"}
+    ok = {"services": [dict(http, real_servers=[_live_rs("192.0.2.11", 0, 65535), _live_rs("192.0.2.12", 1)])]}
+    stdout = "127.0.0.1\n192.0.2.1\n192.0.2.100\n---\n"
+    assert host_state(stdout + "Entering MASTER STATE\n") == (["127.0.0.1", "192.0.2.1", "192.0.2.100"], "MASTER")
+    for d in ("director", "director2"):
+        hostvars[d].update(__lvs_status_ipvs={"ipvs": ok}, __lvs_status_host={"stdout": stdout})
+    report = status_report(hostvars, groups, ["director", "director2"])
+    assert report["drift"] == []
+    rows = report["reports"][0]["services"][0]["real_servers"]
+    assert [(r["name"], r["directors"]["director"]["weight"], r["directors"]["director"]["drain"]) for r in rows] == [
+        ("rs1", 0, 65535),
+        ("rs2", 1, 0),
+    ]
+    assert "  no drift: every director's table is what the inventory says" in report["lines"]
+    assert any(line.startswith("    rs1 ") and line.endswith("| 6") for line in report["lines"])
+    bad = {"services": [dict(http, real_servers=[_live_rs("192.0.2.11", 5)]), {"name": "udp:192.0.2.100:53"}]}
+    hostvars["director2"].update(__lvs_status_ipvs={"ipvs": bad})
+    assert status_report(hostvars, groups, ["director", "director2"])["drift"] == [
+        "web_dr: director2: 192.0.2.11:80 in tcp:192.0.2.100:80 has weight 5, the inventory says 3",
+        "web_dr: director2: 192.0.2.12:80 is missing from tcp:192.0.2.100:80",
+        "web_dr: director2: service udp:192.0.2.100:53 is not in the inventory",
+        "web_dr: director and director2: their tables differ in tcp:192.0.2.100:80, udp:192.0.2.100:53",
+    ]
+    assert status_report(hostvars, groups, ["director"])["drift"] == [
+        "web_dr: director2: unreachable, its table is unknown"
+    ]

@@ -1,0 +1,38 @@
+"""playbooks/status.yml on the converged DR cluster, then after a weight changed by hand.
+
+Once, in the first verify (standalone director): the report lists the http service with rs1 and
+rs2 and says there is no drift; after `ipvsadm -e` gives rs2 weight 7, status.yml with
+status_fail_on_drift fails and names the weight; the weight is put back by hand.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from ha_load import LAST_OUTPUT, playbook, report, ssh
+
+EPH = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")
+MARKER = os.path.join(EPH, "status-tested")
+RS2 = "-t 192.0.2.100:80 -r 192.0.2.12:80 -g"
+
+
+def test_status_report_and_drift() -> None:
+    if os.path.exists(MARKER):
+        pytest.skip("once, in the first verify")
+    took = playbook("status.yml")
+    clean = LAST_OUTPUT[0]
+    ssh("director", "ipvsadm -e %s -w 7" % RS2)
+    try:
+        took_drift = playbook("status.yml", "-e", "status_fail_on_drift=true", ok=False)
+        drifted = LAST_OUTPUT[0]
+    finally:
+        ssh("director", "ipvsadm -e %s -w 1" % RS2)
+    lines = [line.strip().strip('",') for line in clean.splitlines() if "tcp:192.0.2.100:80" in line or "rs" in line]
+    report("status.yml", "%.0f s clean, %.0f s with drift; %s" % (took, took_drift, " / ".join(lines[:4])))
+    assert "cluster web_dr: DR mode, table owned by ipvs_table" in clean
+    assert "tcp:192.0.2.100:80 (http) wrr" in clean
+    assert "no drift: every director's table is what the inventory says" in clean
+    assert "director: 192.0.2.12:80 in tcp:192.0.2.100:80 has weight 7, the inventory says 1" in drifted
+    with open(MARKER, "w", encoding="utf-8") as fh:
+        fh.write("done\n")

@@ -369,27 +369,30 @@ def weights_seen(director: str, address: str) -> Iterator[List[int]]:
                 seen.append(int(w))
 
 
-def undrain(directors: Sequence[str], address: str, server: str, weight: int, title: str, *extra: str) -> List[int]:
-    """playbooks/undrain.yml for ``server`` under load, the weights polled on the first director
-    while it runs: 0 failed requests, the inventory ``weight`` on every director, no drain file,
-    answers from it. Returns the weights seen, in order, without repeats."""
+def _ramp_under_load(
+    directors: Sequence[str], address: str, server: str, weight: int, title: str, play: Sequence[str], tail: int
+) -> List[int]:
+    """ansible-playbook ``play`` (name, then its arguments) under load, the weights of ``address``
+    polled on the first director while it runs: 0 failed requests, the inventory ``weight`` on every
+    director, no drain file, answers from it in the ``tail`` seconds after. Returns the weights seen,
+    in order, without repeats."""
     load = Load(600).start()
     try:
-        time.sleep(5)
+        time.sleep(3)
         with weights_seen(directors[0], address) as seen:
-            took = playbook("undrain.yml", "--limit", server, *extra)
+            took = playbook(*play)
         t_back = time.time()
-        time.sleep(10)
+        time.sleep(tail)
     finally:
         load.stop()
     res = load.result()
     weights = {d: weight_of(d, address) for d in directors}
     files = {d: ssh(d, "ls /var/lib/lvs-cluster/drain | grep -c @%s_ || true" % address).strip() for d in directors}
     report(
-        "%sundrain %s under load" % (title, server),
-        "%s; undrain.yml took %.0f s; %s weights seen on %s while it ran %s; weight after %s; %s answers in the 10 s "
-        "after the undrain: %d" % (res.summary(), took, server, directors[0], seen, weights, server,
-                                   res.served_by(server, after=t_back)),
+        "%s%s under load" % (title, server),
+        "%s; %s took %.0f s; %s weights seen on %s while it ran %s; weight after %s; %s answers in the %d s "
+        "after: %d" % (res.summary(), play[0], took, server, directors[0], seen, weights, server, tail,
+                       res.served_by(server, after=t_back)),
     )  # fmt: skip
     assert weights == dict.fromkeys(directors, weight)
     assert files == dict.fromkeys(directors, "0")
@@ -398,33 +401,21 @@ def undrain(directors: Sequence[str], address: str, server: str, weight: int, ti
     return seen
 
 
+def undrain(directors: Sequence[str], address: str, server: str, weight: int, title: str, *extra: str) -> List[int]:
+    """playbooks/undrain.yml for ``server`` under load (see ``_ramp_under_load``)."""
+    return _ramp_under_load(
+        directors, address, server, weight, title + "undrain ", ("undrain.yml", "--limit", server) + extra, 10
+    )
+
+
 def slow_start(director: str, address: str, server: str, weight: int, title: str, *extra: str) -> List[int]:
     """site.yml with slow start (``extra``: its -e) on ``director`` under load, after ``server`` was
     taken out of the VIP's port 80 service by hand, as a real server new in the inventory is not
-    in the live table: 0 failed requests, back with its whole ``weight`` and no drain file,
-    answers from it. Returns the weights seen while site.yml ran, in order, without repeats."""
+    in the live table (see ``_ramp_under_load``)."""
     ssh(director, "ipvsadm -d -t %s:80 -r %s:80" % (VIP, address))
-    load = Load(600).start()
-    try:
-        time.sleep(3)
-        with weights_seen(director, address) as seen:
-            took = playbook("site.yml", "--limit", director, *extra)
-        t_back = time.time()
-        time.sleep(5)
-    finally:
-        load.stop()
-    res = load.result()
-    files = ssh(director, "ls /var/lib/lvs-cluster/drain | grep -c @%s_ || true" % address).strip()
-    report(
-        "%sslow start of %s under load" % (title, server),
-        "%s; site.yml took %.0f s; %s weights seen on %s while it ran %s; weight after %d; %s answers in the 5 s "
-        "after: %d" % (res.summary(), took, server, director, seen, weight_of(director, address), server,
-                       res.served_by(server, after=t_back)),
-    )  # fmt: skip
-    assert weight_of(director, address) == weight and files == "0"
-    assert not res.failures, res.failures
-    assert res.served_by(server, after=t_back) > 0
-    return seen
+    return _ramp_under_load(
+        [director], address, server, weight, title + "slow start of ", ("site.yml", "--limit", director) + extra, 5
+    )
 
 
 def dead_web_server(director: str, check_bound: int, title: str = "", others: Sequence[str] = ()) -> None:

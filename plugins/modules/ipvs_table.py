@@ -45,6 +45,8 @@ options:
       - The same list may be given as its JSON text. The collection's action plugin hands a list
         over that way. On the host, Ansible copies a module's arguments twice and decodes each entry,
         which costs seconds for thousands of services; one string costs nothing of it.
+      - A text over 64 KiB goes to the host compressed (zlib, then base64, after the prefix
+        C(zlib+base64:)); the module takes that form too.
     type: raw
     required: true
   purge:

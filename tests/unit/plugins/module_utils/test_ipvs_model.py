@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, List
 
 import pytest
@@ -319,3 +320,11 @@ def test_services_as_list_or_json_text() -> None:
         services_list('{"protocol": "tcp"}')
     with pytest.raises(IpvsValidationError, match="got int"):
         services_list(3)
+    from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import pack_services
+
+    text = json.dumps(items * 500)
+    packed = pack_services(text)
+    assert packed.startswith("zlib+base64:") and len(packed) < len(text) / 10
+    assert services_list(packed) == items * 500
+    with pytest.raises(IpvsValidationError, match="packed text that cannot be unpacked"):
+        services_list("zlib+base64:AAAA")

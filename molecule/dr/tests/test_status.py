@@ -20,6 +20,7 @@ RS2 = "-t 192.0.2.100:80 -r 192.0.2.12:80 -g"
 def test_status_report_and_drift() -> None:
     if os.path.exists(MARKER):
         pytest.skip("once, in the first verify")
+    before = ssh("director", "ipvsadm-save -n")
     took = playbook("status.yml")
     clean = LAST_OUTPUT[0]
     ssh("director", "ipvsadm -e %s -w 7" % RS2)
@@ -28,6 +29,7 @@ def test_status_report_and_drift() -> None:
         drifted = LAST_OUTPUT[0]
     finally:
         ssh("director", "ipvsadm -e %s -w 1" % RS2)
+    assert ssh("director", "ipvsadm-save -n") == before  # the table as it was, for the tests after this one
     lines = [line.strip().strip('",') for line in clean.splitlines() if "tcp:192.0.2.100:80" in line or "rs" in line]
     report("status.yml", "%.0f s clean, %.0f s with drift; %s" % (took, took_drift, " / ".join(lines[:4])))
     assert "cluster web_dr: DR mode, table owned by ipvs_table" in clean

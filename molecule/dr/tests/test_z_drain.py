@@ -29,7 +29,7 @@ def test_drain_under_load_and_rerun_keeps_it() -> None:
     expired = re.search(r"director\s+drained \(([\d.]+) s, (\d+) expired\)", out)
     assert expired and int(expired.group(2)) > 0, out[-3000:]
     assert ssh("director", "ipvsadm -Lnc | grep -c 192.0.2.11:80 || true").strip() == "0"
-    took = playbook("site.yml", "--limit", "director")
+    took = playbook("site.yml", "--limit", "director", "--diff")  # a change shows what it is
     recap = re.search(r"director\s+: ok=\d+\s+changed=(\d+)", LAST_OUTPUT[0])
     rules = ssh("director", "grep 192.0.2.11 /etc/ipvsadm.rules")
     report(

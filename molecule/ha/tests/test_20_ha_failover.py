@@ -17,6 +17,7 @@ import time
 from typing import Tuple
 
 from ha_load import (
+    LAST_OUTPUT,
     ArpWatch,
     HeldConnection,
     Load,
@@ -160,6 +161,21 @@ def test_drain_under_load_without_reload() -> None:
     # DR: a closed connection stays in FIN_WAIT for the tcpfin timeout (120 s); wait for active ones
     drain(("director1", "director2"), "192.0.2.11", "rs1", "", "-e", "drain_wait_inactive=false")
     assert {d: keepalived_state(d) for d in ("director1", "director2")} == before
+
+
+def test_status_of_both_directors_while_drained() -> None:
+    """playbooks/status.yml: director1 MASTER with the VIP, director2 BACKUP without it, rs1's
+    drain file on both (weight 0, as the inventory weight less the drain): no drift."""
+    took = playbook("status.yml", "-e", "status_fail_on_drift=true")
+    out = LAST_OUTPUT[0]
+    lines = [line.strip().strip('",').strip() for line in out.splitlines()]
+    rows = [line for line in lines if line.startswith(("director director", "rs1 "))]
+    report("status.yml on both directors, rs1 drained", "%.0f s; %s" % (took, " / ".join(rows)))
+    assert "table owned by keepalived, HA" in out
+    assert "director director1: VRRP MASTER, VIPs held: 192.0.2.100" in out
+    assert "director director2: VRRP BACKUP, VIPs held: none" in out
+    assert "no drift: every director's table is what the inventory says" in out
+    assert any(" 65535 " in row for row in rows if row.startswith("rs1 ")), rows
 
 
 def test_master_director_powered_off() -> None:

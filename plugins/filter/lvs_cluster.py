@@ -114,6 +114,13 @@ def lvs_systemd_mount_unit(path: str) -> str:
     return "-".join(escaped) + ".mount"
 
 
+def lvs_file_entries(paths: Sequence[str], contents: Sequence[str]) -> List[Dict[str, str]]:
+    """``lvs.cluster.managed_files`` entries of ``paths`` with ``contents`` (the same length)."""
+    if len(paths) != len(contents):
+        raise AnsibleFilterError("lvs_file_entries: %d paths and %d contents" % (len(paths), len(contents)))
+    return [{"path": str(p), "content": str(c)} for p, c in zip(paths, contents)]
+
+
 class FilterModule:
     """lvs.cluster planner filters."""
 
@@ -128,4 +135,5 @@ class FilterModule:
             "lvs_realserver_plan": lvs_realserver_plan,
             "lvs_nfs_plan": lvs_nfs_plan,
             "lvs_systemd_mount_unit": lvs_systemd_mount_unit,
+            "lvs_file_entries": lvs_file_entries,
         }

@@ -46,6 +46,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     render_rules,
     service_key_from_spec,
     service_name,
+    sort_services,
 )
 
 DRAIN_DIR = "/var/lib/lvs-cluster/drain"
@@ -237,6 +238,19 @@ def annotate(
         rs["drain"] = drains.get(drain_file_name(svc.key, dkey), 0)
         if conns is not None:
             rs["entries"] = entries_of(conns, svc.key, dkey)
+
+
+def info_services(
+    table: Mapping[ServiceKey, Service], drains: Mapping[str, int], conns: Optional[Sequence[Conn]] = None
+) -> List[Dict[str, Any]]:
+    """The live table as ipvs_info returns it (and the director's metrics read it): each service's
+    dict, in ipvsadm's order, its real servers annotated (``annotate``)."""
+    out = []
+    for svc in sort_services(table.values()):
+        svc_out = svc.to_dict(runtime=True)
+        annotate(svc, svc_out, drains, conns)
+        out.append(svc_out)
+    return out
 
 
 # --- lvs.cluster.ipvs_drain ------------------------------------------------------------------------

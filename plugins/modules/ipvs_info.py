@@ -96,7 +96,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.lvs.cluster.plugins.module_utils._drain import (  # noqa: E402
     DrainError,
-    annotate,
+    info_services,
     read_conns,
     read_drains,
 )
@@ -104,7 +104,6 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs import (  # noqa
     IpvsError,
     module_client,
     render_rules,
-    sort_services,
 )
 
 
@@ -132,10 +131,7 @@ def main() -> None:
             }
         drains = read_drains(module.params["drain_dir"])
         conns = read_conns() if module.params["connections"] else None
-        for svc in sort_services(table.values()):
-            out = svc.to_dict(runtime=True)
-            annotate(svc, out, drains, conns)
-            ipvs["services"].append(out)
+        ipvs["services"] = info_services(table, drains, conns)
     except (IpvsError, DrainError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, ipvs=ipvs)

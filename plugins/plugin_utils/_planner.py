@@ -36,6 +36,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import (
     IpvsValidationError,
     service_from_spec,
 )
+from ansible_collections.lvs.cluster.plugins.module_utils._observe import expected_services
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -274,6 +275,7 @@ CLUSTER_VARS: Dict[str, Tuple[str, Any]] = {
     "lvs_ha": ("ha", False),
     "lvs_checks": ("checks", False),
     "lvs_slow_start": ("slow_start", 0),
+    "lvs_metrics": ("metrics", False),
     "lvs_ha_router_id": ("ha_router_id", 51),
     "lvs_ha_priority": ("ha_priority", 0),
     "lvs_ha_nopreempt": ("ha_nopreempt", False),
@@ -614,6 +616,8 @@ def _planned_options(model: Mapping[str, Any], role: str) -> Dict[str, Any]:
             "director_ha": model.get("ha"),
             "director_checks": model.get("checks"),
             "director_slow_start": model.get("slow_start") or 0,
+            "director_cluster": model.get("name"),
+            "director_metrics": model.get("metrics"),
             "director_ha_directors": [{"name": h["name"], "address": h["address"]} for h in directors],
             "director_ha_instance": "VI_%s" % model.get("name"),
             "director_ha_router_id": model.get("ha_router_id"),
@@ -1262,8 +1266,10 @@ def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
     if firewall not in ("auto", "nftables", "iptables"):
         errors.append("director_firewall %r must be auto, nftables or iptables" % (firewall,))
     slow_start = _slow_start(options, table, errors)
+    metrics = _metrics(options, errors)
     if errors:
         raise PlanError(errors)
+    names = {str(rs.get("address")): str(rs.get("name")) for rs in model["hosts"] if rs.get("name")}
     return {
         "mode": mode,
         "ha": ha,
@@ -1300,6 +1306,16 @@ def director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
         or (firewall == "iptables" and bool(in_ipt[4] or in_ipt[6])),
         "keepalived": keepalived,
         "slow_start": slow_start,
+        # the live table's view of the inventory: status.yml's report and the director's metrics
+        "observe": {
+            "cluster": str(options.get("director_cluster") or ""),
+            "keepalived": owner == "keepalived",
+            "vrrp": ha,
+            "vips": vips,
+            "drain_dir": DRAIN_DIR,
+            "services": expected_services(table, names),
+        },
+        "metrics": metrics,
     }
 
 
@@ -1307,6 +1323,18 @@ def rs_args(spec: Mapping[str, Any], rs: Mapping[str, Any]) -> Dict[str, Any]:
     """A real server of an ``ipvs_services`` spec as ``ipvs_drain``/``ipvs_real_server`` take it."""
     key = {k: spec[k] for k in ("protocol", "address", "port", "fwmark", "family") if k in spec}
     return dict({"virtual_" + k if k in ("address", "port") else k: v for k, v in key.items()}, **rs)
+
+
+def _metrics(options: Mapping[str, Any], errors: List[str]) -> Dict[str, Any]:
+    """director_metrics: the timer that writes the director's metrics for node_exporter's
+    textfile collector (off: {"enabled": False})."""
+    enabled = options.get("director_metrics", False)
+    interval = options.get("director_metrics_interval", 15)
+    if not isinstance(enabled, bool):
+        errors.append("director_metrics %r must be true or false" % (enabled,))
+    if not _int_in(interval, 1, 3600):
+        errors.append("director_metrics_interval %r must be an integer 1..3600 (seconds)" % (interval,))
+    return {"enabled": enabled is True, "interval": interval}
 
 
 def _slow_start(options: Mapping[str, Any], table: Sequence[Mapping[str, Any]], errors: List[str]) -> Dict[str, Any]:

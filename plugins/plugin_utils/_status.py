@@ -10,10 +10,13 @@ drained weights are ``_drain``'s: one vocabulary with the roles and the drain pl
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-from ansible_collections.lvs.cluster.plugins.module_utils._drain import drained_weight
-from ansible_collections.lvs.cluster.plugins.module_utils._ipvs_model import service_key_from_spec, service_name
+from ansible_collections.lvs.cluster.plugins.module_utils._observe import (
+    compare,
+    live_services,
+    vrrp_state,
+)
 from ansible_collections.lvs.cluster.plugins.plugin_utils._planner import (
     PlanError,
     _hosts,
@@ -21,18 +24,6 @@ from ansible_collections.lvs.cluster.plugins.plugin_utils._planner import (
     director_plan,
     host_options,
 )
-
-# the counters and rates of ipvs_info's statistics a row shows
-RATES = ("cps", "inbps", "outbps")
-
-
-def _live_services(info: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """ipvs_info's services by name, each with its real servers by ``address:port``."""
-    out: Dict[str, Dict[str, Any]] = {}
-    for svc in info.get("services") or []:
-        rss = {"%s:%s" % (rs["address"], rs["port"]): rs for rs in svc.get("real_servers") or []}
-        out[svc["name"]] = dict(svc, real_servers=rss)
-    return out
 
 
 def cluster_status(model: Mapping[str, Any], live: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
@@ -44,18 +35,13 @@ def cluster_status(model: Mapping[str, Any], live: Mapping[str, Mapping[str, Any
     connections, rates), and ``drift``: every difference from the inventory, one line each.
     """
     directors = [h["name"] for h in _hosts(model, "director")]
-    names = {str(h.get("address")): h["name"] for h in _hosts(model, "realserver")}
     drift: List[str] = []
     if not directors:
         raise PlanError(["cluster %s has no director" % model.get("name")])
-    options = host_options(model, directors[0])
-    plan = director_plan(options, directors[0])
-    keepalived = plan["owner"] == "keepalived"
-    expected: List[Tuple[str, Mapping[str, Any]]] = []
-    for spec in plan["ipvs_services"]:
-        key = service_key_from_spec(dict(spec, persistent=1), spec["name"])
-        expected.append((service_name(key), spec))
+    plan = director_plan(host_options(model, directors[0]), directors[0])
+    expected = plan["observe"]["services"]
     tables: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    states: Dict[str, Dict[Tuple[str, str], Dict[str, Any]]] = {}
     heads: List[Dict[str, Any]] = []
     for d in directors:
         state = live.get(d)
@@ -63,48 +49,24 @@ def cluster_status(model: Mapping[str, Any], live: Mapping[str, Mapping[str, Any
             heads.append({"name": d, "reachable": False})
             drift.append("%s: unreachable, its table is unknown" % d)
             continue
-        vips = [str(v) for v in plan["vips"]]
-        held = [v for v in vips if v in (state.get("vips_held") or [])]
+        held = [v for v in plan["vips"] if v in (state.get("vips_held") or [])]
         heads.append({"name": d, "reachable": True, "vrrp": state.get("vrrp") or "", "vips_held": held})
-        tables[d] = _live_services(state.get("ipvs") or {})
+        tables[d] = live_services((state.get("ipvs") or {}).get("services") or [])
+        states[d], own = compare(d, expected, tables[d], plan["observe"]["keepalived"])
+        drift += own
     services: List[Dict[str, Any]] = []
-    for sname, spec in expected:
-        rows = []
-        for rs in spec["real_servers"]:
-            rkey = "%s:%s" % (rs["address"], rs.get("port", 0))
-            row: Dict[str, Any] = {
-                "name": names.get(str(rs["address"]), rs["address"]),
-                "address": rkey,
-                "inventory_weight": rs["weight"],
-                "directors": {},
-            }
-            for d, table in tables.items():
-                live_rs = (table.get(sname) or {}).get("real_servers", {}).get(rkey)
-                row["directors"][d] = _rs_state(
-                    d, sname, rkey, rs["weight"], live_rs, keepalived, sname in table, drift
-                )
-            rows.append(row)
+    for exp in expected:
+        sname = exp["service"]
+        rows = [
+            {"name": rs["name"], "address": rs["address"], "inventory_weight": rs["weight"],
+             "directors": {d: states[d][(sname, rs["address"])] for d in tables}}
+            for rs in exp["real_servers"]
+        ]  # fmt: skip
         first = next((t[sname] for t in tables.values() if sname in t), None)
         services.append(
-            {"name": spec["name"], "service": sname, "scheduler": spec["scheduler"],
+            {"name": exp["name"], "service": sname, "scheduler": exp["scheduler"],
              "live_scheduler": first.get("scheduler") if first else None, "real_servers": rows}
         )  # fmt: skip
-        for d, table in tables.items():
-            svc = table.get(sname)
-            if svc is None:
-                drift.append("%s: service %s (%s) is missing" % (d, sname, spec["name"]))
-            elif svc.get("scheduler") != spec["scheduler"]:
-                drift.append("%s: %s schedules with %s, the inventory says %s" % (
-                    d, sname, svc.get("scheduler"), spec["scheduler"]))  # fmt: skip
-    wanted = {sname: {"%s:%s" % (rs["address"], rs.get("port", 0)) for rs in spec["real_servers"]}
-              for sname, spec in expected}  # fmt: skip
-    for d, table in tables.items():
-        for sname, svc in sorted(table.items()):
-            if sname not in wanted:
-                drift.append("%s: service %s is not in the inventory" % (d, sname))
-                continue
-            for rkey in sorted(set(svc["real_servers"]) - wanted[sname]):
-                drift.append("%s: %s has real server %s, which is not in the inventory" % (d, sname, rkey))
     drift += _peer_drift(tables)
     return {
         "cluster": model.get("name"),
@@ -115,44 +77,6 @@ def cluster_status(model: Mapping[str, Any], live: Mapping[str, Mapping[str, Any
         "services": services,
         "drift": drift,
     }
-
-
-def _rs_state(
-    director: str,
-    sname: str,
-    rkey: str,
-    weight: int,
-    live_rs: Optional[Mapping[str, Any]],
-    keepalived: bool,
-    service_live: bool,
-    drift: List[str],
-) -> Dict[str, Any]:
-    """One real server on one director; appends its drift."""
-    if live_rs is None:
-        if not service_live:
-            return {"present": False, "health": "-"}
-        # keepalived takes a real server that fails its checks out of the table: not drift
-        if not keepalived:
-            drift.append("%s: %s is missing from %s" % (director, rkey, sname))
-        return {"present": False, "health": "down" if keepalived else "missing"}
-    drain = int(live_rs.get("drain") or 0)
-    want = drained_weight(int(weight), drain)
-    stats = live_rs.get("stats") or {}
-    out = {
-        "present": True,
-        "weight": live_rs.get("weight"),
-        "expected_weight": want,
-        "drain": drain,
-        "health": "up" if keepalived else "-",
-        "active": live_rs.get("active_conns", 0),
-        "inactive": live_rs.get("inactive_conns", 0),
-    }
-    out.update({k: stats.get(k, 0) for k in RATES})
-    if live_rs.get("weight") != want:
-        drift.append("%s: %s in %s has weight %s, the inventory says %s%s" % (
-            director, rkey, sname, live_rs.get("weight"), want,
-            " (%s less %s of its drain file)" % (weight, drain) if drain else ""))  # fmt: skip
-    return out
 
 
 def _peer_drift(tables: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> List[str]:
@@ -215,8 +139,7 @@ def host_state(text: str) -> Tuple[List[str], str]:
     """The addresses a director holds and keepalived's last VRRP state, from status.yml's
     command: ``ip -o addr`` addresses, a ``---`` line, keepalived's last ``Entering X STATE``."""
     addrs, _sep, rest = text.partition("---")
-    words = rest.split()
-    return addrs.split(), words[1] if len(words) == 3 and words[0] == "Entering" else ""
+    return addrs.split(), vrrp_state(rest)
 
 
 def status_report(

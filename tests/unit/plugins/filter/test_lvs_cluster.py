@@ -210,6 +210,7 @@ def test_filter_module_lists_all() -> None:
         "lvs_host_options",
         "lvs_drain_targets",
         "lvs_status",
+        "lvs_file_entries",
         "lvs_director_plan",
         "lvs_realserver_plan",
         "lvs_nfs_plan",

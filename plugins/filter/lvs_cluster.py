@@ -8,7 +8,7 @@ needed on the controller.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Set
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set
 
 from ansible.errors import AnsibleFilterError
 
@@ -74,9 +74,12 @@ def lvs_drain_targets(hostvars: Mapping[str, Any], groups: Mapping[str, Sequence
     return _plan(drain_targets, "lvs_drain_targets", cluster_model(hostvars, groups, host), host)
 
 
-def lvs_status(hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]], directors: Sequence[str]) -> Any:
-    """playbooks/status.yml's report: each cluster's live state joined with the inventory, and its drift."""
-    return _plan(status_report, "lvs_status", hostvars, groups, directors)
+def lvs_status(
+    hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]], directors: Sequence[str], generated: str = ""
+) -> Any:
+    """playbooks/status.yml's report: each cluster's live state joined with the inventory, its drift,
+    and the HTML page (``generated``: when, for its header)."""
+    return _plan(status_report, "lvs_status", hostvars, groups, directors, str(generated))
 
 
 def lvs_director_plan(options: Mapping[str, Any], host: str) -> Dict[str, Any]:
@@ -114,10 +117,15 @@ def lvs_systemd_mount_unit(path: str) -> str:
     return "-".join(escaped) + ".mount"
 
 
-def lvs_file_entries(paths: Sequence[str], contents: Sequence[str]) -> List[Dict[str, str]]:
-    """``lvs.cluster.managed_files`` entries of ``paths`` with ``contents`` (the same length)."""
-    if len(paths) != len(contents):
-        raise AnsibleFilterError("lvs_file_entries: %d paths and %d contents" % (len(paths), len(contents)))
+def lvs_file_entries(
+    paths: Sequence[str], contents: Optional[Sequence[str]] = None, state: str = "file"
+) -> List[Dict[str, str]]:
+    """``lvs.cluster.managed_files`` entries of ``paths``: files with ``contents`` (the same
+    length), or entries of another ``state`` (absent, directory)."""
+    if state != "file":
+        return [{"path": str(p), "state": state} for p in paths]
+    if contents is None or len(paths) != len(contents):
+        raise AnsibleFilterError("lvs_file_entries: %d paths and %s contents" % (len(paths), len(contents or [])))
     return [{"path": str(p), "content": str(c)} for p, c in zip(paths, contents)]
 
 

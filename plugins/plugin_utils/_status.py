@@ -274,8 +274,10 @@ def render_html(reports: Sequence[Mapping[str, Any]], generated: str = "") -> st
         live = [d["name"] for d in rep["directors"] if d["reachable"]]
         for svc in rep["services"]:
             out.append("<h3>%s (%s) %s</h3>" % (e(svc["service"]), e(svc["name"]), e(svc["scheduler"])))
-            out.append('<div class="scroll"><table data-service="%s"><tr><th class="l">real server</th><th class="l">address</th>'
-                       "<th>inventory weight</th><th>state</th>" % e(svc["service"]))  # fmt: skip
+            out.append('<div class="scroll"><table data-service="%s">' % e(svc["service"]))
+            out.append(
+                '<tr><th class="l">real server</th><th class="l">address</th><th>inventory weight</th><th>state</th>'
+            )
             out += ['<th colspan="5">%s</th>' % e(d) for d in live]
             out.append("<th>cps</th></tr><tr><th></th><th></th><th></th><th></th>")
             out += ["<th>weight</th><th>drain</th><th>health</th><th>active</th><th>inactive</th>" for _d in live]

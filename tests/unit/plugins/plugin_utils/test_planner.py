@@ -928,3 +928,43 @@ def test_status_report_and_drift() -> None:
     assert status_report(hostvars, groups, ["director"])["drift"] == [
         "web_dr: director2: unreachable, its table is unknown"
     ]
+
+
+def test_metrics_option_and_the_observed_view() -> None:
+    """lvs_metrics: the director's timer on or off; the plan's observe names the cluster, the real
+    servers by host name and the services as the live table does (status.yml and the metrics)."""
+    off = plan({"web_dr": {"vars": dr_vars(), "hosts": dr_hosts()}}, "director")
+    assert off["metrics"] == {"enabled": False, "interval": 15}
+    on = plan({"web_dr": {"vars": dr_vars(lvs_metrics=True), "hosts": dr_hosts()}}, "director")
+    assert on["metrics"] == {"enabled": True, "interval": 15}
+    assert on["observe"]["cluster"] == "web_dr" and on["observe"]["vips"] == ["192.0.2.100"]
+    assert on["observe"]["keepalived"] is False and on["observe"]["vrrp"] is False
+    assert on["observe"]["services"][0]["service"] == "tcp:192.0.2.100:80"
+    assert [(r["name"], r["address"], r["weight"]) for r in on["observe"]["services"][0]["real_servers"]] == [
+        ("rs1", "192.0.2.11:80", 3),
+        ("rs2", "192.0.2.12:80", 1),
+    ]
+    options = dict(DIRECTOR_DEFAULTS, director_mode="dr", director_vips=["192.0.2.100"], director_interface="eth1",
+                   director_vip_interface="eth1",
+                   director_services=[{"name": "http", "protocol": "tcp", "port": 80}])  # fmt: skip
+    for change, needle in (
+        ({"director_metrics": "yes"}, "director_metrics 'yes' must be true or false"),
+        ({"director_metrics": True, "director_metrics_interval": 0}, "director_metrics_interval 0 must be"),
+    ):
+        with pytest.raises(PlanError) as err:
+            director_plan(dict(options, **change), "director")
+        assert any(needle in e for e in err.value.errors), err.value.errors
+
+
+def test_file_entries_filter() -> None:
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.lvs.cluster.plugins.filter.lvs_cluster import lvs_file_entries
+
+    assert lvs_file_entries(["/a", "/b"], ["x", "y"]) == [
+        {"path": "/a", "content": "x"},
+        {"path": "/b", "content": "y"},
+    ]
+    assert lvs_file_entries(["/a"], state="absent") == [{"path": "/a", "state": "absent"}]
+    with pytest.raises(AnsibleFilterError):
+        lvs_file_entries(["/a"], [])

@@ -1,6 +1,7 @@
 # Managed by lvs.cluster.director (director_metrics): the director's lvs_cluster_* metrics for
-# node_exporter's textfile collector, run by lvs-cluster-metrics.timer as the exporter's user with
-# CAP_NET_ADMIN alone (the kernel's IPVS netlink family answers reads only to it).
+# node_exporter's textfile collector, run by lvs-cluster-metrics.timer with CAP_NET_ADMIN alone (the
+# kernel's IPVS netlink family answers reads only to it) and a read-only file system but for the
+# textfile directory.
 #
 #   python3 lvs_cluster_metrics.py CONFIG OUTPUT
 #

@@ -73,7 +73,7 @@ def test_every_state_as_chromium_shows_it() -> None:
     hostvars, groups = inventory()
     live(hostvars)
     directors = ["director1", "director2", "api-d1"]  # api-d2 did not answer
-    report = status_report(hostvars, groups, directors, "2026-12-05T05:00:00 UTC")
+    report = status_report(hostvars, groups, directors, "2026-12-05 05:00:00 UTC")
     logs = os.environ.get("LVS_TEST_LOGS")
     shot = os.path.join(logs, "status-report-states.png") if logs else None
     seen = look(report["html"], shot)

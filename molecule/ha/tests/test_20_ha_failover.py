@@ -38,6 +38,7 @@ from ha_load import (
     wait_for,
     weight_of,
 )
+from report_browser import check_layout, look
 
 # delay_loop 2 + retry 1 x (connect_timeout 1 + delay_before_retry 1) in molecule.yml, plus slack.
 CHECK_BOUND = 2 + 1 * (1 + 1) + 3
@@ -165,8 +166,10 @@ def test_drain_under_load_without_reload() -> None:
 
 def test_status_of_both_directors_while_drained() -> None:
     """playbooks/status.yml: director1 MASTER with the VIP, director2 BACKUP without it, rs1's
-    drain file on both (weight 0, as the inventory weight less the drain): no drift."""
-    took = playbook("status.yml", "-e", "status_fail_on_drift=true")
+    drain file on both (weight 0, as the inventory weight less the drain): no drift. The HTML
+    report as headless Chromium shows it: director1 MASTER, director2 BACKUP, rs1 drained, rs2 up."""
+    page = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "status-ha.html")
+    took = playbook("status.yml", "-e", "status_fail_on_drift=true", "-e", "status_html=" + page)
     out = LAST_OUTPUT[0]
     lines = [line.strip().strip('",').strip() for line in out.splitlines()]
     rows = [line for line in lines if line.startswith(("director director", "rs1 "))]
@@ -176,6 +179,14 @@ def test_status_of_both_directors_while_drained() -> None:
     assert "director director2: VRRP BACKUP, VIPs held: none" in out
     assert "no drift: every director's table is what the inventory says" in out
     assert any(" 65535 " in row for row in rows if row.startswith("rs1 ")), rows
+    logs = os.environ.get("LVS_TEST_LOGS")
+    with open(page, encoding="utf-8") as fh:
+        seen = look(fh.read(), os.path.join(logs, "status-ha.png") if logs else None)
+    check_layout(seen)
+    states = {(n["kind"], n["name"]): n["state"] for n in seen["nodes"] if n["kind"] in ("director", "realserver")}
+    assert states == {("director", "director1"): "master", ("director", "director2"): "backup",
+                      ("realserver", "rs1"): "drained", ("realserver", "rs2"): "up"}, states  # fmt: skip
+    assert seen["clean"] == 1 and seen["drift"] == []
 
 
 def test_master_director_powered_off() -> None:

@@ -76,11 +76,9 @@ def ipvs_info() -> Dict[str, object]:
 
 def test_metrics_match_ipvs_info() -> None:
     if os.path.exists(MARKER):  # after the reboot: the timer runs on its own
+        prom = "cat /var/lib/prometheus/node-exporter/lvs_cluster.prom 2>/dev/null || true"
         took = wait_for(
-            lambda: (
-                "lvs_cluster_up"
-                in ssh("director", "cat /var/lib/prometheus/node-exporter/lvs_cluster.prom 2>/dev/null || true")
-            ),
+            lambda: 'lvs_cluster_up{cluster="web_dr"} 1' in ssh("director", prom),
             120,
         )
         _text, samples = scrape()

@@ -141,7 +141,7 @@ def vrrp_state(journal: str) -> str:
 # name, type, help; the labels: cluster (every metric), service and virtual (the services'),
 # real_server (the real servers'), direction (packets and bytes), state, vip
 METRICS = {
-    "up": ("gauge", "1 when the metrics script read the IPVS table, 0 when it could not (lvs_cluster_error says why)"),
+    "up": ("gauge", "1 when the metrics script read the IPVS table, 0 when it could not (its unit's journal says why)"),
     "drift": ("gauge", "Differences between this director's IPVS table and the inventory"),
     "vrrp_state": ("gauge", "1 for keepalived's last VRRP state of this director (MASTER, BACKUP, FAULT)"),
     "vip_held": ("gauge", "1 when this director holds the VIP"),

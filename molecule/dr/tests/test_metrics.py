@@ -2,7 +2,7 @@
 Prometheus does: over the lab's network, from the lab namespace.
 
 In the first verify, after a bounded request loop through the VIP: the timer's service runs
-once more, node_exporter's /metrics is scraped and every per-service and per-real-server number
+once more (restarted: a run begun during the loop would have older counters), node_exporter's /metrics is scraped and every per-service and per-real-server number
 is checked against lvs.cluster.ipvs_info read right after it (no traffic in between: the
 counters stand still). After the reboot: the timer runs again on its own and the metrics say
 the table is read, with the VIP held and no drift.
@@ -90,7 +90,8 @@ def test_metrics_match_ipvs_info() -> None:
         return
     res = Load(3, rate=10).start().wait()
     assert not res.failures, res.summary()
-    ssh("director", "systemctl start lvs-cluster-metrics.service")
+    # a run of its own after the loop (start would join a timer run begun during the loop)
+    ssh("director", "systemctl restart lvs-cluster-metrics.service")
     text, samples = scrape()
     info = ipvs_info()
     svc = next(s for s in info["services"] if s["name"] == SERVICE)  # type: ignore[union-attr]

@@ -65,7 +65,8 @@ for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_re
   ln -sf /dev/null "$root/etc/systemd/system/$unit"
 done
 # services the roles enable themselves
-for unit in nginx.service keepalived.service nfs-server.service nfs-kernel-server.service ipvsadm.service; do
+for unit in nginx.service keepalived.service nfs-server.service nfs-kernel-server.service ipvsadm.service \
+            prometheus-node-exporter.service; do
   chroot "$root" systemctl disable "$unit" >/dev/null 2>&1 || true
 done
 # lab-only: bytecode cache for Ansible's zip-imported module payloads (see guest/lab_pyc_cache.py)

@@ -82,14 +82,14 @@ ROLE_PACKAGES = [
     "nfs-common",
     "iptables",
     "nftables",
+    "prometheus-node-exporter",
 ]
 # Debugging tools of the full image (no verifier runs them on a guest).
 TOOL_PACKAGES = ["tcpdump", "netcat-openbsd", "arping"]
 PACKAGES = BASE_PACKAGES + ROLE_PACKAGES + TOOL_PACKAGES
 # In the local repository only, installed by no image: what a scenario's prepare.yml installs as
-# the host's own software (iptables-persistent: a host firewall the role's units must follow), and
-# what a role installs only for an opt-in feature (prometheus-node-exporter: director_metrics).
-REPO_PACKAGES = ["iptables-persistent", "prometheus-node-exporter"]
+# the host's own software (iptables-persistent: a host firewall the role's units must follow).
+REPO_PACKAGES = ["iptables-persistent"]
 # Where minimal guests find the local repository: a qemu user-net guestfwd on the management
 # NIC; each connection runs `lab.py repo-serve` on the host (no route out of the lab).
 REPO_ADDR = "10.0.2.100"

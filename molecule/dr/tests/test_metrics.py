@@ -2,10 +2,11 @@
 Prometheus does: over the lab's network, from the lab namespace.
 
 In the first verify, after a bounded request loop through the VIP: the timer's service runs
-once more (restarted: a run begun during the loop would have older counters), node_exporter's /metrics is scraped and every per-service and per-real-server number
-is checked against lvs.cluster.ipvs_info read right after it (no traffic in between: the
-counters stand still). After the reboot: the timer runs again on its own and the metrics say
-the table is read, with the VIP held and no drift.
+once more (restarted: a run begun during the loop would have older counters), node_exporter's
+/metrics is scraped and every per-service and per-real-server number is checked against
+lvs.cluster.ipvs_info read right after it (no traffic in between: the counters stand still).
+After the reboot: the timer runs again on its own and the metrics say the table is read, with
+the VIP held and no drift.
 """
 
 from __future__ import annotations
@@ -16,40 +17,22 @@ import re
 import subprocess
 from typing import Dict, Tuple
 
-from ha_load import VIP, Load, lab_inventory, lab_name, report, ssh, wait_for
+import prom
+from ha_load import VIP, Load, lab_inventory, report, ssh, wait_for
+from prom import Samples
 
 EPH = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")
 MARKER = os.path.join(EPH, "metrics-tested")
-ENDPOINT = "http://192.0.2.1:9100/metrics"
 SERVICE = "tcp:%s:80" % VIP
 NAMES = {"rs1": "192.0.2.11:80", "rs2": "192.0.2.12:80"}
 
-Sample = Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]
+
+def scrape() -> Tuple[str, Samples]:
+    return prom.scrape("192.0.2.1")
 
 
-def scrape() -> Tuple[str, Sample]:
-    res = subprocess.run(
-        ["ip", "netns", "exec", "lvslab-" + lab_name(), "curl", "-sf", "--max-time", "20", ENDPOINT],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert res.returncode == 0, "scrape of %s: rc=%d %s" % (ENDPOINT, res.returncode, res.stderr)
-    samples: Sample = {}
-    for line in res.stdout.splitlines():
-        m = re.match(r"^(\w+)(?:\{(.*)\})? (\S+)$", line)
-        if m:
-            labels = tuple(sorted(re.findall(r'(\w+)="([^"]*)"', m.group(2) or "")))
-            samples[(m.group(1), labels)] = float(m.group(3))
-    return res.stdout, samples
-
-
-def metric(samples: Sample, name: str, **labels: str) -> float:
-    want = dict(labels, cluster="web_dr")
-    hits = [v for (n, lab), v in samples.items() if n == "lvs_cluster_" + name and dict(lab) == want]
-    assert len(hits) == 1, "lvs_cluster_%s%s: %d samples" % (name, want, len(hits))
-    return hits[0]
+def metric(samples: Samples, name: str, **labels: str) -> float:
+    return prom.metric(samples, "web_dr", name, **labels)
 
 
 def ipvs_info() -> Dict[str, object]:

@@ -16,6 +16,7 @@ import sys
 import time
 from typing import Tuple
 
+import prom
 from ha_load import (
     LAST_OUTPUT,
     ArpWatch,
@@ -187,6 +188,25 @@ def test_status_of_both_directors_while_drained() -> None:
     assert states == {("director", "director1"): "master", ("director", "director2"): "backup",
                       ("realserver", "rs1"): "drained", ("realserver", "rs2"): "up"}, states  # fmt: skip
     assert seen["clean"] == 1 and seen["drift"] == []
+    # the same through each director's metrics (a run of the timer's service after the drain)
+    http = {"service": "http", "virtual": "tcp:192.0.2.100:80"}
+    for director, address, state, held in (
+        ("director1", "192.0.2.1", "MASTER", 1),
+        ("director2", "192.0.2.2", "BACKUP", 0),
+    ):
+        ssh(director, "systemctl restart lvs-cluster-metrics.service")
+        _text, samples = prom.scrape(address)
+        got = {
+            "up": prom.metric(samples, "web_ha", "up"),
+            "drift": prom.metric(samples, "web_ha", "drift"),
+            "state": prom.metric(samples, "web_ha", "vrrp_state", state=state),
+            "vip": prom.metric(samples, "web_ha", "vip_held", vip="192.0.2.100"),
+            "rs1 drained": prom.metric(samples, "web_ha", "real_server_drained", real_server="rs1", **http),
+            "rs1 weight": prom.metric(samples, "web_ha", "real_server_weight", real_server="rs1", **http),
+            "rs2 up": prom.metric(samples, "web_ha", "real_server_up", real_server="rs2", **http),
+        }
+        assert got == {"up": 1, "drift": 0, "state": 1, "vip": held, "rs1 drained": 1, "rs1 weight": 0, "rs2 up": 1}, (
+            director, got)  # fmt: skip
 
 
 def test_master_director_powered_off() -> None:

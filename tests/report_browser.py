@@ -64,6 +64,9 @@ def chromium() -> str:
 def _run(args: list, profile: str) -> str:
     res = subprocess.run(
         [chromium(), *FLAGS, "--user-data-dir=" + profile, *args],
+        # a stdin of its own: Chromium makes its stdin non-blocking, and an inherited one is shared
+        # with every process of the run (ansible-playbook then refuses to start)
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=120,

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from typing import Dict, Tuple
 
 import prom
@@ -75,6 +76,9 @@ def test_metrics_match_ipvs_info() -> None:
         return
     res = Load(3, rate=10).start().wait()
     assert not res.failures, res.summary()
+    # the kernel adds the per-CPU counters into the ones it reports every 2 s (its estimator):
+    # they stand still once one period has passed after the loop's last request
+    time.sleep(5)
     # a run of its own after the loop (start would join a timer run begun during the loop)
     ssh("director", "systemctl restart lvs-cluster-metrics.service")
     text, samples = scrape()

@@ -52,6 +52,9 @@ def test_table_follows_nftables_service(host) -> None:  # type: ignore[no-untype
     only(host, "director")
     for verb in ("restart", "reload"):
         host.run_expect([0], "systemctl %s nftables.service" % verb)
+        # systemctl returns when nftables.service's own job is done; the role's unit's propagated
+        # job runs after it (After=): wait for that job (bounded) before looking at the table
+        host.run("for i in $(seq 30); do systemctl list-jobs | grep -q lvs-cluster-nft || break; sleep 0.5; done")
         rules = host.run("nft list table inet lvs_cluster")
         assert rules.rc == 0 and "masquerade" in rules.stdout, (verb, rules.stdout, rules.stderr)
     lc.check_alternates("http://%s/whoami" % VIP, SERVERS, 4)
